@@ -1,0 +1,30 @@
+# `make run` and `make test` each do all set-up on a fresh machine.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: run test lint typecheck clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/profd process --data-dir profd-data examples/*.json
+	$(BIN)/profd profiles list --data-dir profd-data
+
+lint: $(STAMP)
+	$(BIN)/ruff check profd tests
+	$(BIN)/ruff format --check profd tests
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/pytest
+
+clean:
+	rm -rf $(VENV) profd-data .pytest_cache .mypy_cache .ruff_cache
