@@ -1,0 +1,1 @@
+"""Pure computation over profiles (imports only `profd.formats`): no I/O here."""

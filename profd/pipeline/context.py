@@ -1,0 +1,52 @@
+"""What the task needs from the rest of profd, as small interfaces.
+
+The task looks up organizations and projects, calls a symbolicator, stores the processed
+profile and reports outcomes; `profd.services` builds the real backends behind these.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from profd.formats import Kind
+from profd.pipeline.outcomes import OutcomeTracker
+from profd.pipeline.symbolicator import Symbolicator
+
+
+class OrganizationLike(Protocol):
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def retention_days(self) -> int | None: ...
+
+
+class ProjectLike(Protocol):
+    @property
+    def id(self) -> int: ...
+
+    @property
+    def organization_id(self) -> int: ...
+
+
+class Directory(Protocol):
+    def organization(self, organization_id: int) -> OrganizationLike | None: ...
+
+    def project(self, project_id: int) -> ProjectLike | None: ...
+
+
+class ProfileSink(Protocol):
+    def push(self, profile: dict[str, Any], kind: Kind) -> object: ...
+
+
+@dataclass(frozen=True)
+class TaskContext:
+    directory: Directory
+    store: ProfileSink
+    symbolicator: Symbolicator
+    outcomes: OutcomeTracker
+    # Sentry's option profiling.profile_metrics.unsampled_profiles.enabled.
+    unsampled_profiles_enabled: bool = False
+    default_retention_days: int = 90
+    max_profile_size: int = 50 * 1024 * 1024

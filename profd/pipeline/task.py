@@ -1,0 +1,264 @@
+"""process_profile_task: one bus message in, one stored profile and its outcomes out.
+
+Reads like the mission: unsampled check -> unpack -> organization/project lookup ->
+event_id -> symbolicate -> deobfuscate -> React Native JS pass -> normalize -> frame
+platforms -> push to store -> outcomes.  Each stage is one short function; a stage that
+fails emits an INVALID outcome with its reason and stops the task.  No exception escapes:
+the worker always goes on with the next message.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from profd.formats import FormatError, Kind, decode_json, decode_message, profile_event_id, validate
+from profd.formats.message import ProfileMessage
+from profd.pipeline import deobfuscate, duration, normalize, react_native, symbolicate
+from profd.pipeline.context import OrganizationLike, ProjectLike, TaskContext
+from profd.pipeline.outcomes import UI_PROFILE_PLATFORMS, DataCategory, Outcome, OutcomeRecord
+
+log = logging.getLogger(__name__)
+
+
+class StageFailed(Exception):
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class TaskRun:
+    """The state of one task: what has been learned about the message so far."""
+
+    context: TaskContext
+    payload: bytes
+    sampled: bool
+    message: ProfileMessage | None = None
+    profile: dict[str, Any] = field(default_factory=dict)
+    kind: Kind | None = None
+    organization: OrganizationLike | None = None
+    project: ProjectLike | None = None
+    outcomes: list[OutcomeRecord] = field(default_factory=list)
+    stored: object = None
+
+    @property
+    def event_id(self) -> str | None:
+        return profile_event_id(self.profile)
+
+    @property
+    def is_chunk(self) -> bool:
+        if self.kind is not None:
+            return self.kind.is_chunk
+        return self.profile.get("profiler_id") is not None or (
+            self.message is not None and self.message.type == "profile_chunk"
+        )
+
+    def track(
+        self,
+        outcome: Outcome,
+        categories: list[DataCategory],
+        reason: str | None = None,
+        quantity: int = 1,
+        event_id: str | None = None,
+    ) -> None:
+        org_id = self.message.organization_id if self.message else 0
+        project_id = self.message.project_id if self.message else 0
+        for category in categories:
+            self.outcomes.append(
+                self.context.outcomes.track_outcome(
+                    org_id, project_id, None, outcome, reason, None, event_id, category, quantity
+                )
+            )
+
+
+Stage = Callable[[TaskRun], None]
+
+
+def stage(reason: str) -> Callable[[Stage], Stage]:
+    """Any exception in the stage becomes StageFailed(reason); format errors keep their own."""
+
+    def wrap(fn: Stage) -> Stage:
+        def run(task: TaskRun) -> None:
+            try:
+                fn(task)
+            except StageFailed:
+                raise
+            except FormatError as e:
+                raise StageFailed(e.reason, str(e)) from e
+            except Exception as e:
+                log.exception("stage %s failed for profile %s", fn.__name__, task.event_id)
+                raise StageFailed(reason, f"{type(e).__name__}: {e}") from e
+
+        run.__name__ = fn.__name__
+        return run
+
+    return wrap
+
+
+def process_profile_task(payload: bytes, sampled: bool = True, *, context: TaskContext) -> TaskRun:
+    task = TaskRun(context=context, payload=payload, sampled=sampled)
+    if not sampled and not context.unsampled_profiles_enabled:
+        return task
+    try:
+        for step in STAGES:
+            step(task)
+        track_accepted(task)
+    except StageFailed as failure:
+        log.warning("profile %s rejected: %s", task.event_id, failure)
+        task.track(Outcome.INVALID, failure_categories(task), failure.reason, event_id=task.event_id)
+    except Exception as e:  # the worker must survive even a bug in the orchestration itself
+        log.exception("profile %s: unexpected error", task.event_id)
+        task.track(
+            Outcome.INVALID,
+            failure_categories(task),
+            f"internal_error: {type(e).__name__}",
+            event_id=task.event_id,
+        )
+    return task
+
+
+@stage("payload")
+def unpack(task: TaskRun) -> None:
+    task.message = message = decode_message(task.payload)
+    if len(message.payload) > task.context.max_profile_size:
+        raise FormatError(
+            f"profile is {len(message.payload)} bytes, above the limit of {task.context.max_profile_size}",
+            "$.payload",
+            "profiling_exceed_size_limit",
+        )
+    task.profile = decode_json(message.payload)
+    task.kind, _ = validate(task.profile)
+    task.profile.update(
+        organization_id=message.organization_id,
+        project_id=message.project_id,
+        received=message.received,
+        sampled=task.sampled,
+    )
+
+
+@stage("project_id")
+def look_up_project(task: TaskRun) -> None:
+    assert task.message is not None
+    task.organization = task.context.directory.organization(task.message.organization_id)
+    task.project = task.context.directory.project(task.message.project_id)
+    if (
+        task.organization is None
+        or task.project is None
+        or task.project.organization_id != task.organization.id
+    ):
+        raise StageFailed(
+            "project_id",
+            f"no project {task.message.project_id} in organization {task.message.organization_id}",
+        )
+
+
+@stage("profiling_invalid_json")
+def assign_event_id(task: TaskRun) -> None:
+    # Legacy Android profiles are identified by profile_id; sample v1 already has event_id.
+    if "profile_id" in task.profile:
+        task.profile["event_id"] = task.profile["profile_id"]
+
+
+@stage("profiling_failed_symbolication")
+def symbolicate_frames(task: TaskRun) -> None:
+    if symbolicate.should_symbolicate(task.profile):
+        symbolicate.symbolicate_profile(task.profile, task.context.symbolicator, _project_id(task))
+
+
+@stage("profiling_failed_deobfuscation")
+def deobfuscate_methods(task: TaskRun) -> None:
+    if deobfuscate.should_deobfuscate(task.profile):
+        deobfuscate.deobfuscate_profile(task.profile, task.context.symbolicator, _project_id(task))
+
+
+@stage("profiling_failed_symbolication")
+def symbolicate_react_native(task: TaskRun) -> None:
+    if react_native.needs_js_pass(task.profile):
+        js_profile = react_native.wrap_js_profile(task.profile)
+        if symbolicate.should_symbolicate(js_profile):
+            symbolicate.symbolicate_profile(js_profile, task.context.symbolicator, _project_id(task))
+        task.profile["js_profile"] = react_native.unwrap_js_profile(js_profile)
+
+
+@stage("profiling_failed_normalization")
+def normalize_metadata(task: TaskRun) -> None:
+    if not task.profile.get("normalized"):
+        retention = (task.organization.retention_days if task.organization else None) or (
+            task.context.default_retention_days
+        )
+        normalize.normalize_profile(task.profile, retention)
+        task.profile["normalized"] = True
+
+
+@stage("profiling_failed_normalization")
+def set_frames_platform(task: TaskRun) -> None:
+    normalize.set_frames_platform(task.profile)
+
+
+@stage("profiling_failed_vroom_insertion")
+def push_to_store(task: TaskRun) -> None:
+    assert task.kind is not None
+    task.stored = task.context.store.push(task.profile, task.kind)
+
+
+STAGES: tuple[Stage, ...] = (
+    unpack,
+    look_up_project,
+    assign_event_id,
+    symbolicate_frames,
+    deobfuscate_methods,
+    symbolicate_react_native,
+    normalize_metadata,
+    set_frames_platform,
+    push_to_store,
+)
+
+
+def track_accepted(task: TaskRun) -> None:
+    """Accepted profiles count under profile and profile_indexed (chunks under their own
+    category); a profile kept only for metrics because its transaction was not sampled is
+    accepted as a profile but filtered from the index."""
+    if task.sampled:
+        track_duration(task)
+    if task.is_chunk:
+        task.track(Outcome.ACCEPTED, [chunk_category(task.profile)], event_id=task.event_id)
+    elif task.sampled:
+        task.track(
+            Outcome.ACCEPTED, [DataCategory.PROFILE, DataCategory.PROFILE_INDEXED], event_id=task.event_id
+        )
+    else:
+        task.track(Outcome.ACCEPTED, [DataCategory.PROFILE], event_id=task.event_id)
+        task.track(Outcome.FILTERED, [DataCategory.PROFILE_INDEXED], "sampled", event_id=task.event_id)
+
+
+def track_duration(task: TaskRun) -> None:
+    try:
+        duration_ms = duration.profile_duration_ms(task.profile)
+        if duration_ms > 0:
+            task.track(Outcome.ACCEPTED, [duration.duration_category(task.profile)], quantity=duration_ms)
+    except Exception:
+        # Billing's duration must never cost the profile itself.
+        log.exception("duration outcome for %s failed", task.event_id)
+
+
+def failure_categories(task: TaskRun) -> list[DataCategory]:
+    if task.is_chunk:
+        return [chunk_category(task.profile)]
+    if task.sampled:
+        return [DataCategory.PROFILE, DataCategory.PROFILE_INDEXED]
+    return [DataCategory.PROFILE]
+
+
+def chunk_category(profile: dict[str, Any]) -> DataCategory:
+    if profile.get("platform") in UI_PROFILE_PLATFORMS:
+        return DataCategory.PROFILE_CHUNK_UI
+    return DataCategory.PROFILE_CHUNK
+
+
+def _project_id(task: TaskRun) -> int:
+    assert task.project is not None
+    return task.project.id

@@ -1,0 +1,66 @@
+"""Builds the backends the settings choose, in one place, and hands them out together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from profd.pipeline.context import TaskContext
+from profd.pipeline.outcomes import OutcomeTracker
+from profd.pipeline.symbolicator import EmptySymbolStore, Symbolicator
+from profd.settings import Settings
+from profd.store import BlobStore, Index, Organization, ProfileStore, Project
+
+DEFAULT_SLUG = "default"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    index: Index
+    blobs: BlobStore
+    profiles: ProfileStore
+    symbolicator: Symbolicator
+    outcomes: OutcomeTracker
+
+    def task_context(self) -> TaskContext:
+        return TaskContext(
+            directory=self.index,
+            store=self.profiles,
+            symbolicator=self.symbolicator,
+            outcomes=self.outcomes,
+            unsampled_profiles_enabled=self.settings.unsampled_profiles_enabled,
+            default_retention_days=self.settings.default_retention_days,
+            max_profile_size=self.settings.max_profile_size,
+        )
+
+    def default_project(self) -> tuple[Organization, Project]:
+        """Organization and project ``default``, created on first use (first start)."""
+        organization = self.index.organization_by_slug(DEFAULT_SLUG) or self.index.create_organization(
+            DEFAULT_SLUG, "Default"
+        )
+        for project in self.index.projects(organization.id):
+            if project.slug == DEFAULT_SLUG:
+                return organization, project
+        return organization, self.index.create_project(organization.id, DEFAULT_SLUG, "Default")
+
+    def dsn(self, project: Project) -> str:
+        key = self.index.keys(project.id)[0]
+        scheme, _, host = self.settings.public_url.partition("://")
+        return f"{scheme}://{key.public_key}@{host.rstrip('/')}/{project.id}"
+
+    def close(self) -> None:
+        self.index.close()
+
+
+def open_services(settings: Settings) -> Services:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    index = Index(settings.index_path)
+    blobs = BlobStore(settings.blob_store_url)
+    return Services(
+        settings=settings,
+        index=index,
+        blobs=blobs,
+        profiles=ProfileStore(blobs, index, settings.default_retention_days),
+        symbolicator=EmptySymbolStore(),
+        outcomes=OutcomeTracker(index),
+    )

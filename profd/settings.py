@@ -1,0 +1,47 @@
+"""One Settings object.  Every backend is chosen by a URL, every value can come from the
+environment (``PROFD_<NAME>``), and command-line flags override both."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+MIB = 1024 * 1024
+
+
+class Settings(msgspec.Struct, kw_only=True):
+    data_dir: Path = Path("profd-data")
+    # Object storage for profile blobs; obstore URL (file://, s3://, gs://, az://).
+    blob_url: str | None = None
+    # How SDKs reach this server; used to print DSNs.
+    public_url: str = "http://127.0.0.1:8000"
+    # Sentry's option profiling.profile_metrics.unsampled_profiles.enabled.
+    unsampled_profiles_enabled: bool = False
+    # Retention for organizations without their own setting.
+    default_retention_days: int = 90
+    # Largest expanded profile accepted (Relay's limits.max_profile_size).
+    max_profile_size: int = 50 * MIB
+
+    @property
+    def blob_store_url(self) -> str:
+        return self.blob_url or (self.data_dir / "blobs").resolve().as_uri()
+
+    @property
+    def index_path(self) -> Path:
+        return self.data_dir / "index.sqlite3"
+
+    @classmethod
+    def load(cls, **overrides: Any) -> Settings:
+        """Defaults, then ``PROFD_*`` environment variables, then `overrides` (None = unset)."""
+        values: dict[str, Any] = {}
+        for name in cls.__struct_fields__:
+            env = os.environ.get(f"PROFD_{name.upper()}")
+            if env is not None:
+                values[name] = env
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        if "data_dir" in values:
+            values["data_dir"] = Path(values["data_dir"])
+        return msgspec.convert(values, cls, strict=False, from_attributes=True)

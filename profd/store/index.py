@@ -1,0 +1,312 @@
+"""The index: organizations, projects, DSN keys, profile metadata and outcomes, in SQLite.
+
+One SQLite file in WAL mode, so readers (the query side) never block the writer (the
+pipeline).  Schema changes are numbered migrations keyed on ``PRAGMA user_version``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from profd.analysis.metadata import ProfileMetadata
+from profd.formats.outcome import DataCategory, Outcome, OutcomeRecord
+
+MIGRATIONS = [
+    """
+    CREATE TABLE organizations (
+        id INTEGER PRIMARY KEY,
+        slug TEXT NOT NULL UNIQUE,
+        name TEXT NOT NULL,
+        retention_days INTEGER,
+        created REAL NOT NULL
+    );
+    CREATE TABLE projects (
+        id INTEGER PRIMARY KEY,
+        organization_id INTEGER NOT NULL REFERENCES organizations(id),
+        slug TEXT NOT NULL,
+        name TEXT NOT NULL,
+        has_profiles INTEGER NOT NULL DEFAULT 0,
+        created REAL NOT NULL,
+        UNIQUE (organization_id, slug)
+    );
+    CREATE TABLE project_keys (
+        id INTEGER PRIMARY KEY,
+        project_id INTEGER NOT NULL REFERENCES projects(id),
+        public_key TEXT NOT NULL UNIQUE,
+        active INTEGER NOT NULL DEFAULT 1,
+        created REAL NOT NULL
+    );
+    CREATE TABLE profiles (
+        organization_id INTEGER NOT NULL,
+        project_id INTEGER NOT NULL,
+        profile_id TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        profiler_id TEXT,
+        platform TEXT NOT NULL,
+        transaction_name TEXT,
+        transaction_id TEXT,
+        trace_id TEXT,
+        release TEXT,
+        environment TEXT,
+        start REAL NOT NULL,
+        "end" REAL NOT NULL,
+        duration_ns INTEGER NOT NULL,
+        device_class TEXT,
+        device_model TEXT,
+        os_name TEXT,
+        os_version TEXT,
+        sdk_name TEXT,
+        sdk_version TEXT,
+        retention_days INTEGER NOT NULL,
+        received INTEGER NOT NULL,
+        blob_key TEXT NOT NULL,
+        PRIMARY KEY (project_id, profile_id)
+    );
+    CREATE INDEX profiles_by_start ON profiles (organization_id, project_id, start);
+    CREATE TABLE outcomes (
+        id INTEGER PRIMARY KEY,
+        timestamp REAL NOT NULL,
+        org_id INTEGER NOT NULL,
+        project_id INTEGER NOT NULL,
+        key_id INTEGER,
+        outcome INTEGER NOT NULL,
+        reason TEXT,
+        event_id TEXT,
+        category INTEGER NOT NULL,
+        quantity INTEGER NOT NULL
+    );
+    CREATE INDEX outcomes_by_time ON outcomes (org_id, project_id, timestamp);
+    """,
+]
+
+
+class Organization(msgspec.Struct, frozen=True):
+    id: int
+    slug: str
+    name: str
+    retention_days: int | None
+
+
+class Project(msgspec.Struct, frozen=True):
+    id: int
+    organization_id: int
+    slug: str
+    name: str
+    has_profiles: bool
+
+
+class ProjectKey(msgspec.Struct, frozen=True):
+    id: int
+    project_id: int
+    public_key: str
+    active: bool
+
+
+class OutcomeCount(msgspec.Struct, frozen=True):
+    outcome: Outcome
+    reason: str | None
+    category: DataCategory
+    times: int
+    quantity: int
+
+
+class Index:
+    """The SQLite index.  Safe to share between threads: one connection behind a lock."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute("PRAGMA foreign_keys=ON")
+        self._db.execute("PRAGMA busy_timeout=5000")
+        self._migrate()
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")
+            try:
+                yield self._db
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
+
+    def _query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(sql, params).fetchall()
+
+    def _migrate(self) -> None:
+        with self._transaction() as db:
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            for number, script in enumerate(MIGRATIONS[version:], start=version + 1):
+                for statement in script.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
+                db.execute(f"PRAGMA user_version = {number}")
+
+    # -- organizations, projects, keys ---------------------------------------------------
+
+    def create_organization(self, slug: str, name: str | None = None) -> Organization:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO organizations (slug, name, created) VALUES (?, ?, ?)",
+                (slug, name or slug, time.time()),
+            )
+        return Organization(id=int(cursor.lastrowid or 0), slug=slug, name=name or slug, retention_days=None)
+
+    def organization(self, organization_id: int) -> Organization | None:
+        rows = self._query("SELECT * FROM organizations WHERE id = ?", (organization_id,))
+        return _organization(rows[0]) if rows else None
+
+    def organization_by_slug(self, slug: str) -> Organization | None:
+        rows = self._query("SELECT * FROM organizations WHERE slug = ?", (slug,))
+        return _organization(rows[0]) if rows else None
+
+    def create_project(self, organization_id: int, slug: str, name: str | None = None) -> Project:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO projects (organization_id, slug, name, created) VALUES (?, ?, ?, ?)",
+                (organization_id, slug, name or slug, time.time()),
+            )
+        project_id = int(cursor.lastrowid or 0)
+        self.create_key(project_id)
+        return Project(
+            id=project_id, organization_id=organization_id, slug=slug, name=name or slug, has_profiles=False
+        )
+
+    def project(self, project_id: int) -> Project | None:
+        rows = self._query("SELECT * FROM projects WHERE id = ?", (project_id,))
+        return _project(rows[0]) if rows else None
+
+    def projects(self, organization_id: int | None = None) -> list[Project]:
+        if organization_id is None:
+            rows = self._query("SELECT * FROM projects ORDER BY id")
+        else:
+            rows = self._query(
+                "SELECT * FROM projects WHERE organization_id = ? ORDER BY id", (organization_id,)
+            )
+        return [_project(row) for row in rows]
+
+    def create_key(self, project_id: int) -> ProjectKey:
+        public_key = secrets.token_hex(16)
+        with self._transaction() as db:
+            cursor = db.execute(
+                "INSERT INTO project_keys (project_id, public_key, created) VALUES (?, ?, ?)",
+                (project_id, public_key, time.time()),
+            )
+        return ProjectKey(
+            id=int(cursor.lastrowid or 0), project_id=project_id, public_key=public_key, active=True
+        )
+
+    def keys(self, project_id: int) -> list[ProjectKey]:
+        rows = self._query("SELECT * FROM project_keys WHERE project_id = ? ORDER BY id", (project_id,))
+        return [
+            ProjectKey(row["id"], row["project_id"], row["public_key"], bool(row["active"])) for row in rows
+        ]
+
+    def mark_has_profiles(self, project_id: int) -> bool:
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE projects SET has_profiles = 1 WHERE id = ? AND has_profiles = 0", (project_id,)
+            )
+        return cursor.rowcount == 1
+
+    # -- profiles ------------------------------------------------------------------------
+
+    def insert_profile(self, metadata: ProfileMetadata) -> bool:
+        """Index a stored profile; False when it was indexed already (a redelivery)."""
+        fields = msgspec.structs.asdict(metadata)
+        columns = ", ".join(f'"{name}"' for name in fields)
+        marks = ", ".join("?" for _ in fields)
+        with self._transaction() as db:
+            cursor = db.execute(
+                f"INSERT OR IGNORE INTO profiles ({columns}) VALUES ({marks})", tuple(fields.values())
+            )
+        return cursor.rowcount == 1
+
+    def profile(self, project_id: int, profile_id: str) -> ProfileMetadata | None:
+        rows = self._query(
+            "SELECT * FROM profiles WHERE project_id = ? AND profile_id = ?", (project_id, profile_id)
+        )
+        return _metadata(rows[0]) if rows else None
+
+    def find_profile(self, profile_id: str) -> ProfileMetadata | None:
+        rows = self._query("SELECT * FROM profiles WHERE profile_id = ? LIMIT 1", (profile_id,))
+        return _metadata(rows[0]) if rows else None
+
+    def profiles(self, project_id: int | None = None, limit: int = 100) -> list[ProfileMetadata]:
+        if project_id is None:
+            rows = self._query("SELECT * FROM profiles ORDER BY start DESC LIMIT ?", (limit,))
+        else:
+            rows = self._query(
+                "SELECT * FROM profiles WHERE project_id = ? ORDER BY start DESC LIMIT ?", (project_id, limit)
+            )
+        return [_metadata(row) for row in rows]
+
+    # -- outcomes ------------------------------------------------------------------------
+
+    def record_outcome(self, record: OutcomeRecord) -> None:
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO outcomes (timestamp, org_id, project_id, key_id, outcome, reason, event_id,"
+                " category, quantity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    record.timestamp.timestamp(),
+                    record.org_id,
+                    record.project_id,
+                    record.key_id,
+                    int(record.outcome),
+                    record.reason,
+                    record.event_id,
+                    int(record.category),
+                    record.quantity,
+                ),
+            )
+
+    def outcome_counts(self, project_id: int | None = None) -> list[OutcomeCount]:
+        where, params = ("WHERE project_id = ?", (project_id,)) if project_id is not None else ("", ())
+        rows = self._query(
+            "SELECT outcome, reason, category, COUNT(*) AS times, SUM(quantity) AS quantity FROM outcomes "
+            f"{where} GROUP BY outcome, reason, category ORDER BY outcome, category, reason",
+            params,
+        )
+        return [
+            OutcomeCount(
+                Outcome(row["outcome"]),
+                row["reason"],
+                DataCategory(row["category"]),
+                row["times"],
+                row["quantity"],
+            )
+            for row in rows
+        ]
+
+
+def _organization(row: sqlite3.Row) -> Organization:
+    return Organization(row["id"], row["slug"], row["name"], row["retention_days"])
+
+
+def _project(row: sqlite3.Row) -> Project:
+    return Project(row["id"], row["organization_id"], row["slug"], row["name"], bool(row["has_profiles"]))
+
+
+def _metadata(row: sqlite3.Row) -> ProfileMetadata:
+    return msgspec.convert(dict(row), ProfileMetadata)
