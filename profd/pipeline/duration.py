@@ -41,7 +41,8 @@ def profile_duration_ms(profile: JsonObject) -> int:
         timestamps = [float(s["timestamp"]) for s in samples]
         if not timestamps:
             return 0
-        return _capped_chunk_ms(int((max(timestamps) - min(timestamps)) * 1e3), profile)
+        # Upstream truncates, so float noise turns 20 ms into 19; rounding keeps 20.
+        return _capped_chunk_ms(round((max(timestamps) - min(timestamps)) * 1e3), profile)
     if profile.get("platform") == "android":
         duration_ms = int(int(profile.get("duration_ns") or 0) * 1e-6)
         if profile.get("profiler_id") is not None:

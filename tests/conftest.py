@@ -1,0 +1,26 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from profd.services import Services, open_services
+from profd.settings import Settings
+
+# Sentry's upstream fixtures and our SDK captures live beside the repository, never in it.
+SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+
+
+def shared_file(relative: str) -> Path:
+    path = SHARED / relative
+    if not path.exists():
+        pytest.skip(f"{path} is not here: the conformance inputs live in ../shared")
+    return path
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[Services]:
+    services = open_services(Settings.load(data_dir=tmp_path / "data"))
+    yield services
+    services.close()
