@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from profd.analysis.metadata import extract_metadata
+from profd.formats import Kind
+from profd.formats.outcome import DataCategory, Outcome
+from profd.pipeline.outcomes import OutcomeTracker
+from profd.store import BlobStore, Index, ProfileStore
+from profd.store.profiles import decompress
+
+
+def test_blobs_are_written_once(tmp_path: Path) -> None:
+    blobs = BlobStore((tmp_path / "b").as_uri())
+    assert blobs.put_if_absent("1/2/abc", b"first") is True
+    assert blobs.put_if_absent("1/2/abc", b"second") is False
+    assert blobs.get("1/2/abc") == b"first"
+    blobs.delete("1/2/abc")
+    blobs.delete("1/2/abc")
+
+
+def test_index_migrates_once_and_keeps_data(tmp_path: Path) -> None:
+    index = Index(tmp_path / "i.sqlite3")
+    org = index.create_organization("acme")
+    project = index.create_project(org.id, "web")
+    index.close()
+    index = Index(tmp_path / "i.sqlite3")
+    assert index.project(project.id) == project
+    assert len(index.keys(project.id)[0].public_key) == 32
+    assert index.organization_by_slug("acme") == org
+    assert index._query("PRAGMA journal_mode")[0][0] == "wal"
+
+
+def test_has_profiles_flips_once(tmp_path: Path) -> None:
+    index = Index(tmp_path / "i.sqlite3")
+    project = index.create_project(index.create_organization("o").id, "p")
+    tracker = OutcomeTracker(index)
+    assert index.mark_has_profiles(project.id) is True
+    assert index.mark_has_profiles(project.id) is False
+    tracker.track_outcome(1, project.id, None, Outcome.ACCEPTED, category=DataCategory.PROFILE)
+    tracker.track_outcome(
+        1, project.id, None, Outcome.INVALID, "profiling_failed_normalization", category=DataCategory.PROFILE
+    )
+    counts = index.outcome_counts(project.id)
+    assert [(c.outcome, c.reason, c.quantity) for c in counts] == [
+        (Outcome.ACCEPTED, None, 1),
+        (Outcome.INVALID, "profiling_failed_normalization", 1),
+    ]
+
+
+def test_profiles_are_stored_compressed_and_indexed_once(tmp_path: Path) -> None:
+    index = Index(tmp_path / "i.sqlite3")
+    store = ProfileStore(BlobStore((tmp_path / "b").as_uri()), index)
+    profile = {
+        "version": "2",
+        "platform": "python",
+        "organization_id": 1,
+        "project_id": 2,
+        "received": 10,
+        "chunk_id": "8e90c657-0a61-40b3-8583-f1be57512605",
+        "profiler_id": "0463d1da1c634a3aa58c961939ae9583",
+        "profile": {"samples": [{"timestamp": 100.0}, {"timestamp": 101.5}], "stacks": [], "frames": []},
+    }
+    first = store.push(profile, Kind.SAMPLE_V2)
+    again = store.push(profile, Kind.SAMPLE_V2)
+    assert first == again and first is not None
+    assert first.profile_id == "8e90c6570a6140b38583f1be57512605"
+    assert first.blob_key == "1/2/0463d1da1c634a3aa58c961939ae9583/8e90c657-0a61-40b3-8583-f1be57512605"
+    assert (first.start, first.end, first.duration_ns) == (100.0, 101.5, 1_500_000_000)
+    assert index.profiles() == [first]
+    assert store.load(first) == profile
+    raw = (tmp_path / "b" / first.blob_key).read_bytes()
+    assert raw[:4] == b"\x28\xb5\x2f\xfd"  # a zstd frame
+    assert b"python" in decompress(raw)
+
+
+def test_unsampled_profiles_are_not_stored(tmp_path: Path) -> None:
+    index = Index(tmp_path / "i.sqlite3")
+    store = ProfileStore(BlobStore((tmp_path / "b").as_uri()), index)
+    assert store.push({"sampled": False}, Kind.SAMPLE_V1) is None
+    assert index.profiles() == []
+
+
+def test_v1_metadata_reads_the_transaction() -> None:
+    profile = {
+        "version": "1",
+        "platform": "cocoa",
+        "organization_id": 1,
+        "project_id": 2,
+        "received": 5,
+        "event_id": "41FED092-5670-468B-B045-7F61A74688EC",
+        "timestamp": "2024-03-20T18:15:03.629Z",
+        "transaction": {
+            "name": "t",
+            "id": "9a7e" * 8,
+            "trace_id": "8bb0" * 8,
+            "relative_start_ns": 500500,
+            "relative_end_ns": 50500500,
+        },
+        "device": {"classification": "high", "model": "iPhone14,3"},
+        "os": {"name": "iOS", "version": "17"},
+        "client_sdk": {"name": "sentry.cocoa", "version": "8.0.0"},
+        "profile": {"samples": []},
+    }
+    meta = extract_metadata(profile, Kind.SAMPLE_V1, 90)
+    assert meta.profile_id == "41fed0925670468bb0457f61a74688ec"
+    assert meta.blob_key == "1/2/41fed0925670468bb0457f61a74688ec"
+    assert meta.duration_ns == 50_000_000 and meta.start == 1710958503.629
+    assert (meta.device_class, meta.os_name, meta.sdk_name, meta.retention_days) == (
+        "high",
+        "iOS",
+        "sentry.cocoa",
+        90,
+    )
