@@ -14,6 +14,7 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	$(BIN)/profd process --data-dir profd-data examples/*.json
+	$(BIN)/profd outcomes --data-dir profd-data
 	$(BIN)/profd profiles list --data-dir profd-data
 
 lint: $(STAMP)
