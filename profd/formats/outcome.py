@@ -70,3 +70,16 @@ class OutcomeRecord(msgspec.Struct, frozen=True):
     event_id: str | None
     category: DataCategory
     quantity: int
+
+
+def chunk_category(platform: str | None) -> DataCategory:
+    return DataCategory.PROFILE_CHUNK_UI if platform in UI_PROFILE_PLATFORMS else DataCategory.PROFILE_CHUNK
+
+
+def rejected_categories(*, chunk: bool, platform: str | None, sampled: bool) -> list[DataCategory]:
+    """Categories a rejected profile is counted in, wherever it was rejected."""
+    if chunk:
+        return [chunk_category(platform)]
+    if sampled:
+        return [DataCategory.PROFILE, DataCategory.PROFILE_INDEXED]
+    return [DataCategory.PROFILE]

@@ -16,9 +16,10 @@ from typing import Any
 
 from profd.formats import FormatError, Kind, decode_json, decode_message, profile_event_id, validate
 from profd.formats.message import ProfileMessage
+from profd.formats.outcome import chunk_category, rejected_categories
 from profd.pipeline import deobfuscate, duration, normalize, react_native, symbolicate
 from profd.pipeline.context import OrganizationLike, ProjectLike, TaskContext
-from profd.pipeline.outcomes import UI_PROFILE_PLATFORMS, DataCategory, Outcome, OutcomeRecord
+from profd.pipeline.outcomes import DataCategory, Outcome, OutcomeRecord
 
 log = logging.getLogger(__name__)
 
@@ -225,7 +226,7 @@ def track_accepted(task: TaskRun) -> None:
     if task.sampled:
         track_duration(task)
     if task.is_chunk:
-        task.track(Outcome.ACCEPTED, [chunk_category(task.profile)], event_id=task.event_id)
+        task.track(Outcome.ACCEPTED, [chunk_category(task.profile.get("platform"))], event_id=task.event_id)
     elif task.sampled:
         task.track(
             Outcome.ACCEPTED, [DataCategory.PROFILE, DataCategory.PROFILE_INDEXED], event_id=task.event_id
@@ -246,17 +247,9 @@ def track_duration(task: TaskRun) -> None:
 
 
 def failure_categories(task: TaskRun) -> list[DataCategory]:
-    if task.is_chunk:
-        return [chunk_category(task.profile)]
-    if task.sampled:
-        return [DataCategory.PROFILE, DataCategory.PROFILE_INDEXED]
-    return [DataCategory.PROFILE]
-
-
-def chunk_category(profile: dict[str, Any]) -> DataCategory:
-    if profile.get("platform") in UI_PROFILE_PLATFORMS:
-        return DataCategory.PROFILE_CHUNK_UI
-    return DataCategory.PROFILE_CHUNK
+    return rejected_categories(
+        chunk=task.is_chunk, platform=task.profile.get("platform"), sampled=task.sampled
+    )
 
 
 def _project_id(task: TaskRun) -> int:

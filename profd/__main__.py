@@ -1,0 +1,3 @@
+from profd.cli import main
+
+main()
