@@ -49,6 +49,15 @@ class AndroidTrace(msgspec.Struct, omit_defaults=True):
     threads: list[AndroidThread] = []
     clock: Literal["Dual", "Cpu", "Wall", "Global"] = "Dual"
     start_time: int = 0
+    # The rest of the decoded trace header; ingest takes the profile duration from
+    # `elapsed_time` (a serde Duration, ``{"secs", "nanos"}``).
+    elapsed_time: dict[str, int] | None = None
+    data_file_overflow: bool | None = None
+    total_method_calls: int | None = None
+    clock_call_overhead: dict[str, int] | None = None
+    vm: str | None = None
+    pid: int | None = None
+    gc_trace: dict[str, int] | None = None
 
 
 class AndroidProfile(msgspec.Struct, omit_defaults=True):
@@ -57,6 +66,8 @@ class AndroidProfile(msgspec.Struct, omit_defaults=True):
     platform: str
     profile_id: str
     profile: AndroidTrace
+    timestamp: str | None = None
+    active_thread_id: int | None = None
     android_api_level: int | None = None
     build_id: str | None = None
     device_cpu_frequencies: list[int] | None = None

@@ -34,6 +34,12 @@ class Frame(msgspec.Struct, omit_defaults=True):
     platform: str | None = None
     status: str | None = None
     data: dict[str, Any] | None = None
+    # Aliases SDKs may send for function/filename/lineno/colno; ingest folds them into
+    # the canonical keys, so they never reach the pipeline.
+    name: str | None = None
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
 
 
 class ThreadMetadata(msgspec.Struct, omit_defaults=True):
@@ -157,6 +163,8 @@ class SampleChunk(msgspec.Struct, omit_defaults=True):
     organization_id: int | None = None
     project_id: int | None = None
     retention_days: int | None = None
+    # Relay marks chunks it converted from a Perfetto trace with "perfetto".
+    content_type: str | None = None
 
 
 def check_trace(trace: TraceV1 | TraceV2) -> None:

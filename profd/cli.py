@@ -1,0 +1,254 @@
+"""The ``profd`` command."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Annotated, Any
+
+import msgspec
+import typer
+from rich.console import Console
+from rich.progress import Progress
+from rich.table import Table
+
+from profd.formats import FormatError, ProfileMessage, decode_json, encode_message, profile_event_id
+from profd.formats.outcome import DataCategory, Outcome, rejected_categories
+from profd.ingest import expand_profile
+from profd.pipeline.task import process_profile_task
+from profd.services import Services, open_services
+from profd.settings import Settings
+
+app = typer.Typer(
+    help="profd: a self-hostable profiling backend that speaks Sentry's profile protocol.",
+    no_args_is_help=True,
+)
+projects_app = typer.Typer(help="Organizations' projects and their DSNs.", no_args_is_help=True)
+profiles_app = typer.Typer(help="Stored profiles.", no_args_is_help=True)
+app.add_typer(projects_app, name="projects")
+app.add_typer(profiles_app, name="profiles")
+
+console = Console()
+err = Console(stderr=True)
+
+DataDir = Annotated[
+    Path | None, typer.Option("--data-dir", help="Where profd keeps its data [default: ./profd-data].")
+]
+AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+
+
+def _services(data_dir: Path | None) -> Services:
+    return open_services(Settings.load(data_dir=data_dir))
+
+
+class ProcessResult(msgspec.Struct):
+    path: str
+    event_id: str | None
+    outcome: str
+    reason: str | None
+    category: str | None
+
+
+@app.command()
+def process(
+    paths: Annotated[list[Path], typer.Argument(help="Profile JSON files or msgpack bus messages.")],
+    data_dir: DataDir = None,
+    org_id: Annotated[
+        int | None, typer.Option(help="Organization id [default: the default organization].")
+    ] = None,
+    project_id: Annotated[int | None, typer.Option(help="Project id [default: the default project].")] = None,
+    unsampled: Annotated[bool, typer.Option("--unsampled", help="Treat the profiles as unsampled.")] = False,
+    as_json: AsJson = False,
+) -> None:
+    """Run profiles through validation and process_profile_task, and print their outcomes."""
+    services = _services(data_dir)
+    organization, project = services.default_project()
+    org = org_id if org_id is not None else organization.id
+    proj = project_id if project_id is not None else project.id
+    results: list[ProcessResult] = []
+    with Progress(console=err, transient=True, disable=as_json) as progress:
+        bar = progress.add_task("processing", total=len(paths))
+        for path in paths:
+            result = process_file(services, path, org, proj, sampled=not unsampled)
+            results.append(result)
+            if as_json:
+                print(msgspec.json.encode(result).decode())
+            progress.advance(bar)
+    if not as_json:
+        table = Table("outcome", "reason", "category", "profiles", title=f"{len(paths)} inputs")
+        for (outcome, reason, category), count in sorted(
+            Counter((r.outcome, r.reason or "", r.category or "") for r in results).items()
+        ):
+            table.add_row(outcome, reason, category, str(count))
+        console.print(table)
+    services.close()
+
+
+def expand_to_message(data: bytes, org_id: int, project_id: int, max_size: int) -> bytes:
+    """Validate and expand an SDK (or already expanded) profile into a bus message."""
+    chunk = _peek(data).get("profiler_id") is not None
+    expanded = expand_profile(data, item_type="profile_chunk" if chunk else "profile", max_size=max_size)
+    message = ProfileMessage(
+        type="profile_chunk" if expanded.kind.is_chunk else "profile",
+        organization_id=org_id,
+        project_id=project_id,
+        received=int(time.time()),
+        payload=expanded.payload,
+    )
+    return encode_message(message)
+
+
+def _peek(data: bytes) -> dict[str, Any]:
+    try:
+        return decode_json(data)
+    except FormatError:
+        return {}
+
+
+def process_file(
+    services: Services, path: Path, org_id: int, project_id: int, sampled: bool
+) -> ProcessResult:
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        return ProcessResult(str(path), None, "invalid", f"unreadable: {e.strerror}", None)
+    if data.lstrip()[:1] in (b"{", b"["):
+        try:
+            data = expand_to_message(data, org_id, project_id, services.settings.max_profile_size)
+        except FormatError as e:
+            # Rejected before the task, as Relay rejects it, and counted the same way.
+            doc = _peek(data)
+            event_id = profile_event_id(doc)
+            categories = rejected_categories(
+                chunk=doc.get("profiler_id") is not None, platform=doc.get("platform"), sampled=sampled
+            )
+            for category in categories:
+                services.outcomes.track_outcome(
+                    org_id, project_id, None, Outcome.INVALID, e.reason, None, event_id, category
+                )
+            logging.getLogger("profd.ingest").warning("%s rejected: %s", path, e)
+            return ProcessResult(str(path), event_id, "invalid", e.reason, categories[0].api_name)
+    run = process_profile_task(data, sampled=sampled, context=services.task_context())
+    if not run.outcomes:
+        return ProcessResult(str(path), run.event_id, "skipped", "unsampled profiles are disabled", None)
+    main = next(
+        (
+            o
+            for o in run.outcomes
+            if o.category not in (DataCategory.PROFILE_DURATION, DataCategory.PROFILE_DURATION_UI)
+        ),
+        run.outcomes[0],
+    )
+    return ProcessResult(
+        str(path), run.event_id, main.outcome.name.lower(), main.reason, main.category.api_name
+    )
+
+
+@projects_app.command("create")
+def projects_create(
+    name: str,
+    data_dir: DataDir = None,
+    org: Annotated[str, typer.Option(help="Organization slug.")] = "default",
+) -> None:
+    """Create a project and print its DSN."""
+    services = _services(data_dir)
+    organization = services.index.organization_by_slug(org)
+    if organization is None:
+        if org != "default":
+            raise typer.BadParameter(f"no organization {org!r}", param_hint="--org")
+        organization, _ = services.default_project()
+    project = services.index.create_project(organization.id, name)
+    console.print(services.dsn(project))
+
+
+@projects_app.command("list")
+def projects_list(data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """List projects with their DSNs."""
+    services = _services(data_dir)
+    services.default_project()
+    rows = [
+        {
+            "id": p.id,
+            "organization_id": p.organization_id,
+            "slug": p.slug,
+            "has_profiles": p.has_profiles,
+            "dsn": services.dsn(p),
+        }
+        for p in services.index.projects()
+    ]
+    _print_rows(rows, as_json, "projects")
+
+
+@profiles_app.command("list")
+def profiles_list(
+    data_dir: DataDir = None,
+    project_id: Annotated[int | None, typer.Option(help="Only this project.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 50,
+    as_json: AsJson = False,
+) -> None:
+    """List stored profiles, newest first."""
+    services = _services(data_dir)
+    rows = [
+        {
+            "profile_id": m.profile_id,
+            "project_id": m.project_id,
+            "kind": m.kind,
+            "platform": m.platform,
+            "transaction": m.transaction_name,
+            "release": m.release,
+            "duration_ms": round(m.duration_ns / 1e6, 1),
+        }
+        for m in services.index.profiles(project_id, limit)
+    ]
+    _print_rows(rows, as_json, "profiles")
+
+
+@profiles_app.command("show")
+def profiles_show(profile_id: str, data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """Show one stored profile: its index row, or with --json the stored profile itself."""
+    services = _services(data_dir)
+    metadata = services.index.find_profile(profile_id.replace("-", "").lower())
+    if metadata is None:
+        err.print(f"no profile {profile_id}")
+        raise typer.Exit(1)
+    if as_json:
+        print(msgspec.json.encode(services.profiles.load(metadata)).decode())
+    else:
+        _print_rows([msgspec.structs.asdict(metadata)], False, f"profile {metadata.profile_id}")
+
+
+@app.command()
+def outcomes(data_dir: DataDir = None, as_json: AsJson = False) -> None:
+    """Count outcomes by outcome, reason and category."""
+    services = _services(data_dir)
+    rows = [
+        {
+            "outcome": c.outcome.name.lower(),
+            "reason": c.reason,
+            "category": c.category.api_name,
+            "times": c.times,
+            "quantity": c.quantity,
+        }
+        for c in services.index.outcome_counts()
+    ]
+    _print_rows(rows, as_json, "outcomes")
+
+
+def _print_rows(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return
+    table = Table(title=title)
+    for column in rows[0] if rows else ["(none)"]:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*("" if v is None else str(v) for v in row.values()))
+    console.print(table)
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    app()
