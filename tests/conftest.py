@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -8,8 +9,9 @@ import pytest
 from profd.services import Services, open_services
 from profd.settings import Settings
 
-# Sentry's upstream fixtures and our SDK captures live beside the repository, never in it.
-SHARED = Path(__file__).resolve().parents[1].parent / "shared"
+# Sentry's upstream fixtures and our SDK captures live beside the repository, never in it
+# (PROFD_SHARED_DIR points elsewhere when the checkout is not next to them).
+SHARED = Path(os.environ.get("PROFD_SHARED_DIR") or Path(__file__).resolve().parents[1].parent / "shared")
 
 
 def shared_file(relative: str) -> Path:

@@ -7,7 +7,6 @@ import contextlib
 import json
 import struct
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -343,7 +342,8 @@ def test_random_base64_text_only_raises_format_error(text: str) -> None:
 
 # --- Real traces sent by Android SDKs (Relay's test fixtures) ----------------------------
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
+from tests.conftest import SHARED  # noqa: E402
+
 ANDROID = SHARED / "fixtures/upstream/getsentry/relay/relay-profiling/tests/fixtures/android"
 REAL = [
     "legacy/valid.json",

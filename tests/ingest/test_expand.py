@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from profd.formats import FormatError, Kind, validate
 from profd.ingest import Expanded, expand_profile
 from profd.ingest.expand import transaction_metadata
+from tests.conftest import SHARED, shared_file
 
-SHARED = Path(__file__).resolve().parents[2].parent / "shared"
 RELAY = SHARED / "fixtures/upstream/getsentry/relay"
 SDK = SHARED / "fixtures/sdk"
 
@@ -1070,23 +1070,18 @@ def test_real_files(path: Path | None) -> None:
     assert_idempotent(result, item_type)
 
 
-def _shared(relative: str) -> Path:
-    path = SHARED / relative
-    if not path.exists():
-        pytest.skip(f"{path} is not here: the reference fixtures live in ../shared")
-    return path
-
-
 def test_chunk_copy_of_remove_invalid_events_as_a_chunk_item() -> None:
     # Fed as the chunk item its directory suggests, it lacks chunk_id/profiler_id.
-    path = _shared(
+    path = shared_file(
         "fixtures/upstream/getsentry/relay/" + RELAY_FIXTURES + "android/chunk/remove_invalid_events.json"
     )
     rejected(path.read_bytes(), "profiling_invalid_json", "profile_chunk")
 
 
 def test_duplicate_platform_key_last_value_wins() -> None:
-    path = _shared("fixtures/upstream/getsentry/relay/" + RELAY_FIXTURES + "android/chunk/roundtrip.rn.json")
+    path = shared_file(
+        "fixtures/upstream/getsentry/relay/" + RELAY_FIXTURES + "android/chunk/roundtrip.rn.json"
+    )
     payload = path.read_bytes()
     assert payload.count(b'"platform"') == 2
     result = expand_profile(payload, item_type="profile_chunk")
@@ -1095,7 +1090,7 @@ def test_duplicate_platform_key_last_value_wins() -> None:
 
 
 def test_relay_v1_fixture_details() -> None:
-    path = _shared("fixtures/upstream/getsentry/relay/" + RELAY_FIXTURES + "sample/v1/segment_id.json")
+    path = shared_file("fixtures/upstream/getsentry/relay/" + RELAY_FIXTURES + "sample/v1/segment_id.json")
     out = expand_profile(path.read_bytes()).doc
     assert out["transaction"]["segment_id"] == "bd2eb23da2beb459"
     assert out["profile"]["frames"][0]["instruction_addr"] == "0xffffffffc"
@@ -1103,7 +1098,7 @@ def test_relay_v1_fixture_details() -> None:
 
 
 def test_relay_android_fixture_details() -> None:
-    path = _shared(
+    path = shared_file(
         "fixtures/upstream/getsentry/relay/" + RELAY_FIXTURES + "android/legacy/multiple_transactions.json"
     )
     out = expand_profile(path.read_bytes()).doc
@@ -1118,8 +1113,8 @@ def test_relay_android_fixture_details() -> None:
 
 
 def test_sdk_python_transaction_with_its_event() -> None:
-    profile = _shared("fixtures/sdk/profile-python-transaction.json")
-    event = json.loads(_shared("fixtures/sdk/transaction-python.json").read_text())
+    profile = shared_file("fixtures/sdk/profile-python-transaction.json")
+    event = json.loads(shared_file("fixtures/sdk/transaction-python.json").read_text())
     out = expand_profile(profile.read_bytes(), transaction=event, item_platform="python").doc
     sample = out["profile"]["samples"][0]
     assert all(isinstance(sample[k], int) for k in ("thread_id", "elapsed_since_start_ns"))
@@ -1134,7 +1129,7 @@ def test_sdk_python_transaction_with_its_event() -> None:
 
 
 def test_sdk_node9_singular_transaction() -> None:
-    out = expand_profile(_shared("fixtures/sdk/profile-node9-transaction.json").read_bytes()).doc
+    out = expand_profile(shared_file("fixtures/sdk/profile-node9-transaction.json").read_bytes()).doc
     assert out["transaction"]["active_thread_id"] == 0
     assert out["profile"]["samples"][0]["thread_id"] == 0
     assert not {"contexts", "sdkProcessingMetadata"} & set(out)
@@ -1143,7 +1138,7 @@ def test_sdk_node9_singular_transaction() -> None:
 def test_relay_output_expands_to_itself() -> None:
     # A real Relay-normalised profile (the `profiles` topic example from sentry-kafka-schemas);
     # only the default client_sdk newer Relay adds is new.
-    payload = _shared("fixtures/sdk/kafka-profiles-example-payload.json").read_bytes()
+    payload = shared_file("fixtures/sdk/kafka-profiles-example-payload.json").read_bytes()
     out = expand_profile(payload).doc
     assert out.pop("client_sdk") == {"name": "sentry.python", "version": ""}
     assert out == json.loads(payload)
@@ -1151,7 +1146,7 @@ def test_relay_output_expands_to_itself() -> None:
 
 @pytest.mark.parametrize("name", ["profile-python-chunk.json", "profile-node-chunk.json"])
 def test_sdk_chunks(name: str) -> None:
-    result = expand_profile(_shared("fixtures/sdk/" + name).read_bytes(), item_type="profile_chunk")
+    result = expand_profile(shared_file("fixtures/sdk/" + name).read_bytes(), item_type="profile_chunk")
     timestamps = [s["timestamp"] for s in samples_of(result)]
     assert timestamps == sorted(timestamps) and all(
         isinstance(s["thread_id"], str) for s in samples_of(result)
