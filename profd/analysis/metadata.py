@@ -79,38 +79,38 @@ def extract_metadata(profile: dict[str, Any], kind: Kind, default_retention_days
         transaction = profile.get("transaction") or {}
         device = profile.get("device") or {}
         os = profile.get("os") or {}
+        described: dict[str, Any] = {
+            "transaction_name": transaction.get("name"),
+            "transaction_id": transaction.get("id"),
+            "trace_id": transaction.get("trace_id"),
+            "device_class": device.get("classification"),
+            "device_model": device.get("model"),
+            "os_name": os.get("name"),
+            "os_version": os.get("version"),
+        }
         duration_ns = _v1_duration_ns(profile)
-        start = _timestamp(profile.get("timestamp"), received)
-        return ProfileMetadata(
-            **common,
-            profile_id=profile_id,
-            transaction_name=transaction.get("name"),
-            transaction_id=_hex_or_none(transaction.get("id")),
-            trace_id=_hex_or_none(transaction.get("trace_id")),
-            start=start,
-            end=start + duration_ns / 1e9,
-            duration_ns=duration_ns,
-            device_class=device.get("classification"),
-            device_model=device.get("model"),
-            os_name=os.get("name"),
-            os_version=os.get("version"),
-            blob_key=f"{org}/{project}/{profile_id}",
-        )
-    duration_ns = int(profile.get("duration_ns") or 0)
+    else:
+        # Legacy Android profiles keep the same facts flat, under their own names.
+        described: dict[str, Any] = {
+            "transaction_name": profile.get("transaction_name"),
+            "transaction_id": profile.get("transaction_id"),
+            "trace_id": profile.get("trace_id"),
+            "device_class": profile.get("device_classification"),
+            "device_model": profile.get("device_model"),
+            "os_name": profile.get("device_os_name"),
+            "os_version": profile.get("device_os_version"),
+        }
+        duration_ns = int(profile.get("duration_ns") or 0)
+    described["transaction_id"] = _hex_or_none(described["transaction_id"])
+    described["trace_id"] = _hex_or_none(described["trace_id"])
     start = _timestamp(profile.get("timestamp"), received)
     return ProfileMetadata(
         **common,
+        **described,
         profile_id=profile_id,
-        transaction_name=profile.get("transaction_name"),
-        transaction_id=_hex_or_none(profile.get("transaction_id")),
-        trace_id=_hex_or_none(profile.get("trace_id")),
         start=start,
         end=start + duration_ns / 1e9,
         duration_ns=duration_ns,
-        device_class=profile.get("device_classification"),
-        device_model=profile.get("device_model"),
-        os_name=profile.get("device_os_name"),
-        os_version=profile.get("device_os_version"),
         blob_key=f"{org}/{project}/{profile_id}",
     )
 

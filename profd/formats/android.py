@@ -13,8 +13,9 @@ from typing import Any, Literal
 
 import msgspec
 
+from profd.formats.common import ProfileDocument
 from profd.formats.errors import FormatError
-from profd.formats.sample import ClientSdk, DebugMeta, Transaction
+from profd.formats.sample import Transaction
 
 
 class AndroidMethod(msgspec.Struct, omit_defaults=True):
@@ -60,10 +61,9 @@ class AndroidTrace(msgspec.Struct, omit_defaults=True):
     gc_trace: dict[str, int] | None = None
 
 
-class AndroidProfile(msgspec.Struct, omit_defaults=True):
+class AndroidProfile(ProfileDocument, kw_only=True, omit_defaults=True):
     """Legacy Android transaction profile (no ``version``)."""
 
-    platform: str
     profile_id: str
     profile: AndroidTrace
     timestamp: str | None = None
@@ -80,8 +80,6 @@ class AndroidProfile(msgspec.Struct, omit_defaults=True):
     device_os_version: str | None = None
     device_physical_memory_bytes: int | None = None
     duration_ns: int | None = None
-    environment: str | None = None
-    release: str | None = None
     dist: str | None = None
     trace_id: str | None = None
     transaction_id: str | None = None
@@ -93,19 +91,12 @@ class AndroidProfile(msgspec.Struct, omit_defaults=True):
     version_code: str | None = None
     version_name: str | None = None
     js_profile: dict[str, Any] | None = None
-    debug_meta: DebugMeta | None = None
-    client_sdk: ClientSdk | None = None
-    measurements: dict[str, Any] | None = None
-    organization_id: int | None = None
-    project_id: int | None = None
-    retention_days: int | None = None
     sampled: bool | None = None
 
 
-class AndroidChunk(msgspec.Struct, omit_defaults=True):
+class AndroidChunk(ProfileDocument, kw_only=True, omit_defaults=True):
     """A continuous-profiling chunk carrying an Android method trace."""
 
-    platform: str
     chunk_id: str
     profiler_id: str
     profile: AndroidTrace
@@ -113,14 +104,7 @@ class AndroidChunk(msgspec.Struct, omit_defaults=True):
     duration_ns: int | None = None
     version: str | None = None
     build_id: str | None = None
-    release: str | None = None
-    environment: str | None = None
     js_profile: dict[str, Any] | None = None
-    debug_meta: DebugMeta | None = None
-    client_sdk: ClientSdk | None = None
-    measurements: dict[str, Any] | None = None
-    organization_id: int | None = None
-    project_id: int | None = None
     retention_days: int | None = None
 
 

@@ -16,6 +16,7 @@ from typing import Any
 
 import msgspec
 
+from profd.formats.common import ProfileDocument
 from profd.formats.errors import FormatError
 
 
@@ -45,17 +46,6 @@ class Frame(msgspec.Struct, omit_defaults=True):
 class ThreadMetadata(msgspec.Struct, omit_defaults=True):
     name: str | None = None
     priority: int | None = None
-
-
-class ClientSdk(msgspec.Struct):
-    name: str
-    version: str
-
-
-class DebugMeta(msgspec.Struct, omit_defaults=True):
-    # Images differ per type (macho, elf, sourcemap, proguard, ...); symbolication reads
-    # them as plain objects, so only their container is typed here.
-    images: list[dict[str, Any]] = []
 
 
 class Device(msgspec.Struct, omit_defaults=True):
@@ -119,50 +109,32 @@ class TraceV2(msgspec.Struct, omit_defaults=True):
     thread_metadata: dict[str, ThreadMetadata] | None = None
 
 
-class SampleProfile(msgspec.Struct, omit_defaults=True):
+class SampleProfile(ProfileDocument, kw_only=True, omit_defaults=True):
     """Sample format v1: one transaction's profile."""
 
     version: str
-    platform: str
     device: Device
     os: OS
     profile: TraceV1
     event_id: str | None = None
     profile_id: str | None = None
     timestamp: str | None = None
-    release: str | None = None
     dist: str | None = None
-    environment: str | None = None
     runtime: Runtime | None = None
     transaction: Transaction | None = None
     transactions: list[Transaction] | None = None
     transaction_metadata: dict[str, str] | None = None
     transaction_tags: dict[str, str] | None = None
-    debug_meta: DebugMeta | None = None
-    client_sdk: ClientSdk | None = None
-    measurements: dict[str, Any] | None = None
-    organization_id: int | None = None
-    project_id: int | None = None
-    retention_days: int | None = None
     sampled: bool | None = None
 
 
-class SampleChunk(msgspec.Struct, omit_defaults=True):
+class SampleChunk(ProfileDocument, kw_only=True, omit_defaults=True):
     """Sample format v2: one chunk of a continuous profiling session."""
 
     version: str
     chunk_id: str
     profiler_id: str
-    platform: str
     profile: TraceV2
-    release: str | None = None
-    environment: str | None = None
-    client_sdk: ClientSdk | None = None
-    debug_meta: DebugMeta | None = None
-    measurements: dict[str, Any] | None = None
-    organization_id: int | None = None
-    project_id: int | None = None
-    retention_days: int | None = None
     # Relay marks chunks it converted from a Perfetto trace with "perfetto".
     content_type: str | None = None
 

@@ -24,7 +24,8 @@ import msgspec
 
 from profd.formats import FormatError, Kind, decode_json
 from profd.formats.android import AndroidChunk, AndroidProfile
-from profd.formats.sample import ClientSdk, SampleChunk, SampleProfile, Transaction
+from profd.formats.common import ClientSdk
+from profd.formats.sample import SampleChunk, SampleProfile, Transaction
 from profd.ingest import expand_android, expand_sample
 from profd.ingest.expand_sample import decode_typed, hex_id, reject
 

@@ -16,7 +16,8 @@ import msgspec
 from profd.formats import android
 from profd.formats.android import AndroidChunk, AndroidProfile, AndroidTrace
 from profd.formats.art_trace import decode_art_trace_base64
-from profd.formats.sample import DebugMeta, TraceV1, TraceV2, Transaction
+from profd.formats.common import DebugMeta
+from profd.formats.sample import TraceV1, TraceV2, Transaction
 from profd.ingest.expand_sample import (
     MAX_PROFILE_DURATION_NS,
     check_transaction,

@@ -18,9 +18,9 @@ from typing import Any, TypeVar
 
 import msgspec
 
+from profd.formats.common import DebugMeta
 from profd.formats.errors import FormatError
 from profd.formats.sample import (
-    DebugMeta,
     Frame,
     SampleProfile,
     SampleV2,
