@@ -91,7 +91,7 @@ def extract_metadata(profile: dict[str, Any], kind: Kind, default_retention_days
         duration_ns = _v1_duration_ns(profile)
     else:
         # Legacy Android profiles keep the same facts flat, under their own names.
-        described: dict[str, Any] = {
+        described = {
             "transaction_name": profile.get("transaction_name"),
             "transaction_id": profile.get("transaction_id"),
             "trace_id": profile.get("trace_id"),
