@@ -25,6 +25,7 @@ import msgspec
 from profd.formats import FormatError, Kind, decode_json
 from profd.formats.android import AndroidChunk, AndroidProfile
 from profd.formats.common import ClientSdk
+from profd.formats.outcome import UI_PROFILE_PLATFORMS
 from profd.formats.sample import SampleChunk, SampleProfile, Transaction
 from profd.ingest import expand_android, expand_sample
 from profd.ingest.expand_sample import decode_typed, hex_id, reject
@@ -56,7 +57,7 @@ class Expanded:
 
 def profile_type(platform: str | None) -> Literal["ui", "backend"]:
     """Relay's data-category split (must match Sentry's task)."""
-    return "ui" if platform in ("cocoa", "android", "javascript") else "backend"
+    return "ui" if platform in UI_PROFILE_PLATFORMS else "backend"
 
 
 class _Header(msgspec.Struct):
