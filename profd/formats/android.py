@@ -44,7 +44,9 @@ class AndroidThread(msgspec.Struct, omit_defaults=True):
     name: str = ""
 
 
-class AndroidTrace(msgspec.Struct, omit_defaults=True):
+class AndroidTrace(msgspec.Struct):
+    # Defaults are written out: readers of the stored profile (vroom) require clock and start_time.
+
     methods: list[AndroidMethod]
     events: list[AndroidEvent]
     threads: list[AndroidThread] = []

@@ -33,6 +33,7 @@ from profd.ingest.expand_sample import decode_typed, hex_id, reject
 __all__ = ["DEFAULT_MAX_SIZE", "Expanded", "expand_profile", "profile_type"]
 
 DEFAULT_MAX_SIZE = 50 * 1024 * 1024
+UNKNOWN_SPAN_ID = "0" * 16
 ItemType = Literal["profile", "profile_chunk"]
 
 
@@ -154,6 +155,9 @@ def _finish(
         # `Transaction` leaves out a zero thread id (Node's main thread is "0"), but Relay
         # writes it and vroomrs requires it.
         doc["transaction"].setdefault("active_thread_id", 0)
+        # Relay takes the segment (root span) id from the transaction event; a profile that
+        # comes without its event has none, and Sentry's stored format requires one.
+        doc["transaction"].setdefault("segment_id", UNKNOWN_SPAN_ID)
     return Expanded(kind, doc, msgspec.json.encode(doc), id, platform, profiler_id, duration)
 
 

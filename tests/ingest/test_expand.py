@@ -445,6 +445,7 @@ def test_v1_singular_transaction_is_kept() -> None:
         "name": "single",
         "trace_id": TRACE_ID,
         "active_thread_id": 7,
+        "segment_id": "0000000000000000",  # no transaction event: the segment is unknown
     }
 
 
@@ -847,6 +848,7 @@ def test_android_expanded_input_passes_through() -> None:
         "name": "MainActivity",
         "trace_id": TRACE_ID,
         "active_thread_id": 0,
+        "segment_id": "0000000000000000",
     }
     assert out["device_physical_memory_bytes"] == 8_000_000_000
     assert out["client_sdk"] == {"name": "sentry.java.android", "version": ""}
