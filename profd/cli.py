@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from profd.analysis.profile_functions import call_tree_message
 from profd.formats import FormatError, ProfileMessage, decode_json, encode_message, profile_event_id
 from profd.formats.outcome import DataCategory, Outcome, rejected_categories
 from profd.ingest import expand_profile
@@ -218,6 +219,54 @@ def profiles_show(profile_id: str, data_dir: DataDir = None, as_json: AsJson = F
         print(msgspec.json.encode(services.profiles.load(metadata)).decode())
     else:
         _print_rows([msgspec.structs.asdict(metadata)], False, f"profile {metadata.profile_id}")
+
+
+@app.command()
+def functions(
+    profile_id: Annotated[str, typer.Option("--profile-id", help="A profile or chunk id.")],
+    data_dir: DataDir = None,
+    as_json: AsJson = False,
+) -> None:
+    """A profile's function metrics; with --json, the profiles-call-tree message Sentry would write."""
+    services = _services(data_dir)
+    metadata = services.index.find_profile(profile_id.replace("-", "").lower())
+    if metadata is None:
+        err.print(f"no profile {profile_id}")
+        raise typer.Exit(1)
+    found = services.index.functions(metadata.project_id, metadata.profile_id)
+    if as_json:
+        chunk = metadata.profiler_id is not None
+        message = call_tree_message(
+            functions=found,
+            profile_id=metadata.profiler_id if chunk and metadata.profiler_id else metadata.profile_id,
+            chunk=chunk,
+            sampled=metadata.sampled,
+            platform=metadata.platform,
+            project_id=metadata.project_id,
+            received=metadata.received,
+            retention_days=metadata.retention_days,
+            start=metadata.start,
+            end=metadata.end,
+            transaction_name=metadata.transaction_name,
+            environment=metadata.environment,
+            release=metadata.release,
+        )
+        print(msgspec.json.encode(message).decode())
+        return
+    rows = [
+        {
+            "function": f.function,
+            "package": f.package,
+            "in_app": f.in_app,
+            "self_ms": round(f.sum_self_time_ns / 1e6, 2),
+            "occurrences": len(f.self_times_ns),
+            "samples": f.sample_count,
+            "thread": f.thread_id,
+            "fingerprint": f.fingerprint,
+        }
+        for f in found
+    ]
+    _print_rows(rows, False, f"functions of {metadata.profile_id}")
 
 
 @app.command()

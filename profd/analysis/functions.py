@@ -59,10 +59,20 @@ def extract_functions(
     min_depth: int = 1,
     filter_system_frames: bool = True,
     max_unique_functions: int | None = 100,
+    generate_stack_fingerprints: bool = False,
 ) -> list[FunctionMetrics]:
+    """vroomrs's extract_functions_metrics.
+
+    With `generate_stack_fingerprints`, a function is keyed by its path too: its stack
+    fingerprint hashes its own name with its parent's stack fingerprint (the closest
+    application parent when system frames are filtered), and it carries its depth.
+    """
     found: dict[int, FunctionMetrics] = {}
     for tree in trees:
-        _collect(tree, platform, min_depth, found)
+        stacks = (
+            _stack_fingerprints(tree, platform, filter_system_frames) if generate_stack_fingerprints else None
+        )
+        _collect(tree, platform, min_depth, found, stacks)
     functions = [f for f in found.values() if f.sample_count > 1]
     if filter_system_frames:
         functions = [f for f in functions if f.in_app]
@@ -70,7 +80,41 @@ def extract_functions(
     return functions[:max_unique_functions] if max_unique_functions is not None else functions
 
 
-def _collect(tree: CallTree, platform: str, min_depth: int, found: dict[int, FunctionMetrics]) -> None:
+def _stack_fingerprints(
+    tree: CallTree, platform: str, filter_system_frames: bool
+) -> tuple[list[int], list[int | None]]:
+    """Per node: its stack fingerprint and its chain parent's (None for a chain root)."""
+    count = len(tree)
+    own: list[int] = [0] * count
+    parent_of: list[int | None] = [None] * count
+    # The stack fingerprint a child links to: its own for nodes in the chain, else inherited.
+    link: list[int | None] = [None] * count
+    frames = tree.frames
+    parents = tree.parent.tolist()
+    for node, frame_index in enumerate(tree.frame.tolist()):
+        frame = frames[frame_index]
+        package, function = module_or_package(frame), frame.get("function") or ""
+        parent = parents[node]
+        above = link[parent] if parent >= 0 else None
+        own[node] = (
+            function_fingerprint(package, function)
+            if above is None
+            else stack_fingerprint(package, function, above)
+        )
+        parent_of[node] = above
+        # Only frames that can be functions link the chain (roots included, whatever the depth).
+        in_chain = not filter_system_frames or frame.get("in_app") is not False
+        link[node] = own[node] if in_chain else above
+    return own, parent_of
+
+
+def _collect(
+    tree: CallTree,
+    platform: str,
+    min_depth: int,
+    found: dict[int, FunctionMetrics],
+    stacks: tuple[list[int], list[int | None]] | None,
+) -> None:
     frames = tree.frames
     aggregate: dict[int, tuple[bool, str, str, int, bool]] = {}
     # Post-order: children before their parent, as vroom walks the tree.
@@ -101,9 +145,10 @@ def _collect(tree: CallTree, platform: str, min_depth: int, found: dict[int, Fun
             continue
         total = int(tree.duration_ns[node])
         count = int(tree.sample_count[node])
-        metrics = found.get(fingerprint)
+        key = fingerprint if stacks is None else stacks[0][node]
+        metrics = found.get(key)
         if metrics is None:
-            found[fingerprint] = FunctionMetrics(
+            found[key] = FunctionMetrics(
                 fingerprint=fingerprint,
                 function=function,
                 package=package,
@@ -115,6 +160,10 @@ def _collect(tree: CallTree, platform: str, min_depth: int, found: dict[int, Fun
                 sample_count=count,
                 max_duration=self_time,
             )
+            if stacks is not None:
+                found[key].depth = int(tree.depth[node])
+                found[key].stack_fingerprint = key
+                found[key].parent_fingerprint = stacks[1][node]
             continue
         metrics.self_times_ns.append(self_time)
         metrics.total_times_ns.append(total)

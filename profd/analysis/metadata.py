@@ -42,6 +42,8 @@ class ProfileMetadata(msgspec.Struct, kw_only=True, frozen=True):
     retention_days: int
     received: int
     blob_key: str
+    # Unsampled profiles are indexed for their function metrics; their blob is not kept.
+    sampled: bool = True
 
 
 def extract_metadata(profile: dict[str, Any], kind: Kind, default_retention_days: int) -> ProfileMetadata:
@@ -60,6 +62,7 @@ def extract_metadata(profile: dict[str, Any], kind: Kind, default_retention_days
         "sdk_version": sdk.get("version"),
         "retention_days": int(profile.get("retention_days") or default_retention_days),
         "received": received,
+        "sampled": profile.get("sampled") is not False,
     }
     if kind.is_chunk:
         chunk_id = _hex(profile["chunk_id"])

@@ -58,6 +58,8 @@ def normalize(profile: Profile, kind: Kind) -> None:
         normalize_frames(profile)
         if profile["platform"] == "python":
             trim_python_stacks(profile["profile"])
+    elif kind is Kind.ANDROID_CHUNK:
+        normalize_android_methods(profile)
     elif kind is Kind.ANDROID:
         normalize_android_methods(profile)
         js_profile = profile.get("js_profile")
@@ -160,11 +162,12 @@ def _common_root(a: list[int], b: list[int], frames: list[Frame]) -> list[int]:
 
 
 def normalize_android_methods(profile: Profile) -> None:
-    app_identifier = (profile.get("transaction_metadata") or {}).get("app.identifier")
+    # vroomrs keeps an SDK's verdict and judges the rest by the system package list alone;
+    # vroom (Go) preferred the app identifier.  profd follows vroomrs, as Sentry does now.
     for method in profile["profile"].get("methods") or []:
         for target in [method, *(method.get("inline_frames") or [])]:
-            if (target.get("data") or {}).get("orig_in_app") is None:
-                target["in_app"] = is_android_application(target.get("class_name") or "", app_identifier)
+            if target.get("in_app") is None and (target.get("data") or {}).get("orig_in_app") is None:
+                target["in_app"] = is_android_application(target.get("class_name") or "", None)
 
 
 def normalize_android_frames(trace: dict[str, Any]) -> None:

@@ -10,13 +10,14 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
+from profd.analysis.functions import FunctionMetrics
 from profd.analysis.metadata import ProfileMetadata
 from profd.formats.outcome import DataCategory, Outcome, OutcomeRecord
 
@@ -86,7 +87,32 @@ MIGRATIONS = [
     );
     CREATE INDEX outcomes_by_time ON outcomes (org_id, project_id, timestamp);
     """,
+    """
+    ALTER TABLE profiles ADD COLUMN sampled INTEGER NOT NULL DEFAULT 1;
+    CREATE TABLE functions (
+        project_id INTEGER NOT NULL,
+        profile_id TEXT NOT NULL,
+        fingerprint INTEGER NOT NULL,
+        function TEXT NOT NULL,
+        package TEXT NOT NULL,
+        in_app INTEGER NOT NULL,
+        thread_id TEXT NOT NULL,
+        self_times_ns TEXT NOT NULL,
+        total_times_ns TEXT NOT NULL,
+        sum_self_time_ns INTEGER NOT NULL,
+        sample_count INTEGER NOT NULL,
+        max_duration_ns INTEGER NOT NULL,
+        start REAL NOT NULL,
+        PRIMARY KEY (project_id, profile_id, fingerprint)
+    );
+    CREATE INDEX functions_by_time ON functions (project_id, start, fingerprint);
+    """,
 ]
+
+
+# Per-occurrence times are kept as JSON arrays: read whole, never queried inside.
+_encode_times = msgspec.json.Encoder().encode
+_decode_times = msgspec.json.Decoder(list[int]).decode
 
 
 class Organization(msgspec.Struct, frozen=True):
@@ -231,16 +257,64 @@ class Index:
 
     # -- profiles ------------------------------------------------------------------------
 
-    def insert_profile(self, metadata: ProfileMetadata) -> bool:
-        """Index a stored profile; False when it was indexed already (a redelivery)."""
+    def insert_profile(self, metadata: ProfileMetadata, functions: Sequence[FunctionMetrics] = ()) -> bool:
+        """Index a profile and its functions; False when it was indexed already (a redelivery)."""
         fields = msgspec.structs.asdict(metadata)
         columns = ", ".join(f'"{name}"' for name in fields)
         marks = ", ".join("?" for _ in fields)
+        rows = [
+            (
+                metadata.project_id,
+                metadata.profile_id,
+                f.fingerprint,
+                f.function,
+                f.package,
+                f.in_app,
+                f.thread_id,
+                _encode_times(f.self_times_ns).decode(),
+                _encode_times(f.total_times_ns).decode(),
+                f.sum_self_time_ns,
+                f.sample_count,
+                f.max_duration,
+                metadata.start,
+            )
+            for f in functions
+        ]
         with self._transaction() as db:
             cursor = db.execute(
                 f"INSERT OR IGNORE INTO profiles ({columns}) VALUES ({marks})", tuple(fields.values())
             )
+            if cursor.rowcount == 1:
+                db.executemany(
+                    "INSERT OR IGNORE INTO functions (project_id, profile_id, fingerprint, function, package, in_app,"
+                    " thread_id, self_times_ns, total_times_ns, sum_self_time_ns, sample_count, max_duration_ns,"
+                    " start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
         return cursor.rowcount == 1
+
+    def functions(self, project_id: int, profile_id: str) -> list[FunctionMetrics]:
+        """A profile's functions, slowest first (as extracted at write time)."""
+        rows = self._query(
+            "SELECT * FROM functions WHERE project_id = ? AND profile_id = ? ORDER BY sum_self_time_ns DESC,"
+            " fingerprint",
+            (project_id, profile_id),
+        )
+        return [
+            FunctionMetrics(
+                fingerprint=row["fingerprint"],
+                function=row["function"],
+                package=row["package"],
+                in_app=bool(row["in_app"]),
+                thread_id=row["thread_id"],
+                self_times_ns=_decode_times(row["self_times_ns"]),
+                total_times_ns=_decode_times(row["total_times_ns"]),
+                sum_self_time_ns=row["sum_self_time_ns"],
+                sample_count=row["sample_count"],
+                max_duration=row["max_duration_ns"],
+            )
+            for row in rows
+        ]
 
     def profile(self, project_id: int, profile_id: str) -> ProfileMetadata | None:
         rows = self._query(
@@ -249,15 +323,18 @@ class Index:
         return _metadata(rows[0]) if rows else None
 
     def find_profile(self, profile_id: str) -> ProfileMetadata | None:
+        """A profile by id in any project (sampled or not)."""
         rows = self._query("SELECT * FROM profiles WHERE profile_id = ? LIMIT 1", (profile_id,))
         return _metadata(rows[0]) if rows else None
 
     def profiles(self, project_id: int | None = None, limit: int = 100) -> list[ProfileMetadata]:
+        """Stored (sampled) profiles, newest first."""
         if project_id is None:
-            rows = self._query("SELECT * FROM profiles ORDER BY start DESC LIMIT ?", (limit,))
+            rows = self._query("SELECT * FROM profiles WHERE sampled ORDER BY start DESC LIMIT ?", (limit,))
         else:
             rows = self._query(
-                "SELECT * FROM profiles WHERE project_id = ? ORDER BY start DESC LIMIT ?", (project_id, limit)
+                "SELECT * FROM profiles WHERE sampled AND project_id = ? ORDER BY start DESC LIMIT ?",
+                (project_id, limit),
             )
         return [_metadata(row) for row in rows]
 
@@ -309,4 +386,4 @@ def _project(row: sqlite3.Row) -> Project:
 
 
 def _metadata(row: sqlite3.Row) -> ProfileMetadata:
-    return msgspec.convert(dict(row), ProfileMetadata)
+    return msgspec.convert(dict(row), ProfileMetadata, strict=False)

@@ -1,7 +1,9 @@
-"""Where processed profiles go: a zstd blob per profile plus its row in the index.
+"""Where processed profiles go: a zstd blob per profile, its row and its functions in the index.
 
-The blob is written first and the row second, both idempotent, so a crash between the two
-is repaired by processing the message again, and a redelivered message finds both in place.
+Before storing, a profile is normalized as Sentry's store does (vroom's rules) and its
+function metrics are extracted, so later queries read the index and never the blobs.
+The blob is written first and the rows second, both idempotent: a crash between the two
+is repaired by processing the message again, and a redelivered message changes nothing.
 """
 
 from __future__ import annotations
@@ -11,17 +13,34 @@ from typing import Any
 import msgspec
 import zstandard
 
+from profd.analysis.functions import FunctionMetrics
 from profd.analysis.metadata import ProfileMetadata, extract_metadata
+from profd.analysis.normalize import normalize
+from profd.analysis.profile_functions import profile_functions
 from profd.formats import Kind
 from profd.store.blobs import BlobStore
 from profd.store.index import Index
 
-# Level 3 compresses profile JSON about 8x at several hundred MB/s; higher levels buy
+# zstd at level 3 compresses profile JSON ~8x at hundreds of MB/s; higher levels buy
 # little on JSON this repetitive and cost the pipeline's throughput.
 ZSTD_LEVEL = 3
 
 _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
+
+
+class Prepared(msgspec.Struct, frozen=True):
+    metadata: ProfileMetadata
+    functions: list[FunctionMetrics]
+    blob: bytes
+
+
+def prepare(profile: dict[str, Any], kind: Kind, default_retention_days: int = 90) -> Prepared:
+    """Normalize (in place), extract metadata and functions, and compress for storage."""
+    normalize(profile, kind)
+    metadata = extract_metadata(profile, kind, default_retention_days)
+    functions = profile_functions(profile, kind)
+    return Prepared(metadata, functions, compress(_encoder.encode(profile)))
 
 
 class ProfileStore:
@@ -30,18 +49,14 @@ class ProfileStore:
         self.index = index
         self.default_retention_days = default_retention_days
 
-    def push(self, profile: dict[str, Any], kind: Kind) -> ProfileMetadata | None:
-        """Store a processed profile; None for an unsampled one, which is not kept.
-
-        Like Sentry, profd keeps only profiles whose transaction was sampled; unsampled ones
-        are processed for their outcomes and (later) their function metrics.
-        """
-        if profile.get("sampled") is False:
-            return None
-        metadata = extract_metadata(profile, kind, self.default_retention_days)
-        self.blobs.put_if_absent(metadata.blob_key, compress(_encoder.encode(profile)))
-        self.index.insert_profile(metadata)
-        return metadata
+    def push(self, profile: dict[str, Any], kind: Kind) -> ProfileMetadata:
+        """Store a processed profile.  An unsampled one (its transaction was dropped by
+        sampling) is indexed for its function metrics only, as Sentry keeps no blob of it."""
+        prepared = prepare(profile, kind, self.default_retention_days)
+        if prepared.metadata.sampled:
+            self.blobs.put_if_absent(prepared.metadata.blob_key, prepared.blob)
+        self.index.insert_profile(prepared.metadata, prepared.functions)
+        return prepared.metadata
 
     def load(self, metadata: ProfileMetadata) -> dict[str, Any]:
         document = _decoder.decode(decompress(self.blobs.get(metadata.blob_key)))

@@ -81,3 +81,41 @@ def test_projects_create_prints_a_dsn(tmp_path: Path) -> None:
 def test_showing_an_unknown_profile_fails_cleanly(tmp_path: Path) -> None:
     result = runner.invoke(app, ["profiles", "show", "nope", "--data-dir", str(tmp_path)])
     assert result.exit_code == 1
+
+
+def test_functions_prints_the_call_tree_message(tmp_path: Path) -> None:
+    import sentry_kafka_schemas
+
+    data = str(tmp_path)
+    invoke(
+        "process",
+        "--data-dir",
+        data,
+        str(EXAMPLES / "python-transaction.json"),
+        str(EXAMPLES / "node-chunk.json"),
+    )
+    codec = sentry_kafka_schemas.get_codec("profiles-call-tree")
+    transaction = codec.decode(
+        invoke(
+            "functions", "--json", "--data-dir", data, "--profile-id", "5ce7a1a5e2f44c8d9b1e1f7a2d6c3b40"
+        ).encode(),
+        validate=True,
+    )
+    assert transaction["transaction_name"] == "POST /cart/checkout" and "profiling_type" not in transaction
+    assert [f["function"] for f in transaction["functions"]] == [
+        "render",
+        "apply_discounts",
+        "price_cart",
+        "handle_request",
+    ]
+    chunk = codec.decode(
+        invoke(
+            "functions", "--json", "--data-dir", data, "--profile-id", "c0ffee1234564bd2a7e8f9d0c1b2a3f4"
+        ).encode(),
+        validate=True,
+    )
+    assert chunk["profiling_type"] == "continuous"
+    assert chunk["profile_id"] == "a1b2c3d4e5f64a7b8c9d0e1f2a3b4c5d"  # chunks report their profiler
+    assert {f["function"] for f in chunk["functions"]} == {"resizeImage", "handle"}
+    table = invoke("functions", "--data-dir", data, "--profile-id", "5ce7a1a5e2f44c8d9b1e1f7a2d6c3b40")
+    assert "render" in table

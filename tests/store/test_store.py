@@ -59,7 +59,13 @@ def test_profiles_are_stored_compressed_and_indexed_once(tmp_path: Path) -> None
         "received": 10,
         "chunk_id": "8e90c657-0a61-40b3-8583-f1be57512605",
         "profiler_id": "0463d1da1c634a3aa58c961939ae9583",
-        "profile": {"samples": [{"timestamp": 100.0}, {"timestamp": 101.5}], "stacks": [], "frames": []},
+        "profile": {
+            "samples": [
+                {"timestamp": t, "stack_id": 0, "thread_id": "1"} for t in (100.0, 100.5, 101.0, 101.5)
+            ],
+            "stacks": [[0, 1]],
+            "frames": [{"function": "work", "module": "app"}, {"function": "main", "module": "app"}],
+        },
     }
     first = store.push(profile, Kind.SAMPLE_V2)
     again = store.push(profile, Kind.SAMPLE_V2)
@@ -68,17 +74,43 @@ def test_profiles_are_stored_compressed_and_indexed_once(tmp_path: Path) -> None
     assert first.blob_key == "1/2/0463d1da1c634a3aa58c961939ae9583/8e90c657-0a61-40b3-8583-f1be57512605"
     assert (first.start, first.end, first.duration_ns) == (100.0, 101.5, 1_500_000_000)
     assert index.profiles() == [first]
-    assert store.load(first) == profile
+    assert store.load(first) == profile  # normalized in place before it was stored
+    assert profile["profile"]["frames"][0]["in_app"] is True
+    [work] = index.functions(2, first.profile_id)
+    assert (work.function, work.package, work.sample_count, work.self_times_ns) == (
+        "work",
+        "app",
+        3,
+        [1_500_000_000],
+    )
     raw = (tmp_path / "b" / first.blob_key).read_bytes()
     assert raw[:4] == b"\x28\xb5\x2f\xfd"  # a zstd frame
     assert b"python" in decompress(raw)
 
 
-def test_unsampled_profiles_are_not_stored(tmp_path: Path) -> None:
+def test_unsampled_profiles_keep_only_their_functions(tmp_path: Path) -> None:
     index = Index(tmp_path / "i.sqlite3")
     store = ProfileStore(BlobStore((tmp_path / "b").as_uri()), index)
-    assert store.push({"sampled": False}, Kind.SAMPLE_V1) is None
+    profile = {
+        "version": "1",
+        "platform": "python",
+        "organization_id": 1,
+        "project_id": 2,
+        "received": 5,
+        "sampled": False,
+        "event_id": "41fed0925670468bb0457f61a74688ec",
+        "transaction": {"name": "t", "id": "9a7e" * 8, "trace_id": "8bb0" * 8, "active_thread_id": 7},
+        "profile": {
+            "frames": [{"function": "f", "module": "app"}, {"function": "main", "module": "app"}],
+            "stacks": [[0, 1]],
+            "samples": [{"stack_id": 0, "thread_id": 7, "elapsed_since_start_ns": t} for t in (0, 10, 20)],
+        },
+    }
+    metadata = store.push(profile, Kind.SAMPLE_V1)
+    assert not metadata.sampled
     assert index.profiles() == []
+    assert not list((tmp_path / "b").rglob("*"))
+    assert [f.function for f in index.functions(2, metadata.profile_id)] == ["f"]
 
 
 def test_v1_metadata_reads_the_transaction() -> None:
