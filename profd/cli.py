@@ -16,9 +16,10 @@ from rich.progress import Progress
 from rich.table import Table
 
 from profd.analysis.profile_functions import call_tree_message
-from profd.formats import FormatError, ProfileMessage, decode_json, encode_message, profile_event_id
-from profd.formats.outcome import DataCategory, Outcome, rejected_categories
-from profd.ingest import expand_profile
+from profd.formats import FormatError, decode_json, encode_message, profile_event_id
+from profd.formats.outcome import DataCategory
+from profd.ingest.envelope import parse_envelope
+from profd.ingest.submit import envelope_items, file_item, to_message, track_rejection
 from profd.pipeline.task import process_profile_task
 from profd.services import Services, open_services
 from profd.settings import Settings
@@ -55,7 +56,9 @@ class ProcessResult(msgspec.Struct):
 
 @app.command()
 def process(
-    paths: Annotated[list[Path], typer.Argument(help="Profile JSON files or msgpack bus messages.")],
+    paths: Annotated[
+        list[Path], typer.Argument(help="Profile JSON files, Sentry envelopes or msgpack bus messages.")
+    ],
     data_dir: DataDir = None,
     org_id: Annotated[
         int | None, typer.Option(help="Organization id [default: the default organization].")
@@ -73,13 +76,13 @@ def process(
     with Progress(console=err, transient=True, disable=as_json) as progress:
         bar = progress.add_task("processing", total=len(paths))
         for path in paths:
-            result = process_file(services, path, org, proj, sampled=not unsampled)
-            results.append(result)
-            if as_json:
-                print(msgspec.json.encode(result).decode())
+            for result in process_file(services, path, org, proj, sampled=not unsampled):
+                results.append(result)
+                if as_json:
+                    print(msgspec.json.encode(result).decode())
             progress.advance(bar)
     if not as_json:
-        table = Table("outcome", "reason", "category", "profiles", title=f"{len(paths)} inputs")
+        table = Table("outcome", "reason", "category", "profiles", title=f"{len(results)} profiles")
         for (outcome, reason, category), count in sorted(
             Counter((r.outcome, r.reason or "", r.category or "") for r in results).items()
         ):
@@ -88,18 +91,51 @@ def process(
     services.close()
 
 
-def expand_to_message(data: bytes, org_id: int, project_id: int, max_size: int) -> bytes:
-    """Validate and expand an SDK (or already expanded) profile into a bus message."""
-    chunk = _peek(data).get("profiler_id") is not None
-    expanded = expand_profile(data, item_type="profile_chunk" if chunk else "profile", max_size=max_size)
-    message = ProfileMessage(
-        type="profile_chunk" if expanded.kind.is_chunk else "profile",
-        organization_id=org_id,
-        project_id=project_id,
-        received=int(time.time()),
-        payload=expanded.payload,
-    )
-    return encode_message(message)
+def process_file(
+    services: Services, path: Path, org_id: int, project_id: int, sampled: bool
+) -> list[ProcessResult]:
+    """Every profile in the file: a JSON profile, a Sentry envelope or a msgpack bus message."""
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        return [ProcessResult(str(path), None, "invalid", f"unreadable: {e.strerror}", None)]
+    if data.lstrip()[:1] not in (b"{", b"["):
+        return [run_task(services, str(path), data, sampled)]
+    try:
+        envelope = parse_envelope(data) if _is_envelope(data) else None
+    except FormatError as e:
+        return [ProcessResult(str(path), None, "invalid", e.reason, None)]
+    items = envelope_items(envelope) if envelope is not None else [file_item(data, sampled)]
+    results = []
+    for item in items:
+        try:
+            message = to_message(
+                item,
+                organization_id=org_id,
+                project_id=project_id,
+                received=int(time.time()),
+                max_size=services.settings.max_profile_size,
+            )
+        except FormatError as e:
+            categories = track_rejection(
+                services.outcomes, item, e, organization_id=org_id, project_id=project_id
+            )
+            event_id = profile_event_id(_peek(item.payload))
+            results.append(ProcessResult(str(path), event_id, "invalid", e.reason, categories[0].api_name))
+            continue
+        results.append(run_task(services, str(path), encode_message(message), sampled and item.sampled))
+    return results
+
+
+def _is_envelope(data: bytes) -> bool:
+    """An envelope's first line is a complete JSON object with more lines after it."""
+    first, _, rest = data.partition(b"\n")
+    if not rest.strip():
+        return False
+    try:
+        return isinstance(decode_json(first), dict)
+    except FormatError:
+        return False
 
 
 def _peek(data: bytes) -> dict[str, Any]:
@@ -109,43 +145,13 @@ def _peek(data: bytes) -> dict[str, Any]:
         return {}
 
 
-def process_file(
-    services: Services, path: Path, org_id: int, project_id: int, sampled: bool
-) -> ProcessResult:
-    try:
-        data = path.read_bytes()
-    except OSError as e:
-        return ProcessResult(str(path), None, "invalid", f"unreadable: {e.strerror}", None)
-    if data.lstrip()[:1] in (b"{", b"["):
-        try:
-            data = expand_to_message(data, org_id, project_id, services.settings.max_profile_size)
-        except FormatError as e:
-            # Rejected before the task, as Relay rejects it, and counted the same way.
-            doc = _peek(data)
-            event_id = profile_event_id(doc)
-            categories = rejected_categories(
-                chunk=doc.get("profiler_id") is not None, platform=doc.get("platform"), sampled=sampled
-            )
-            for category in categories:
-                services.outcomes.track_outcome(
-                    org_id, project_id, None, Outcome.INVALID, e.reason, None, event_id, category
-                )
-            logging.getLogger("profd.ingest").warning("%s rejected: %s", path, e)
-            return ProcessResult(str(path), event_id, "invalid", e.reason, categories[0].api_name)
-    run = process_profile_task(data, sampled=sampled, context=services.task_context())
+def run_task(services: Services, path: str, message: bytes, sampled: bool) -> ProcessResult:
+    run = process_profile_task(message, sampled=sampled, context=services.task_context())
     if not run.outcomes:
-        return ProcessResult(str(path), run.event_id, "skipped", "unsampled profiles are disabled", None)
-    main = next(
-        (
-            o
-            for o in run.outcomes
-            if o.category not in (DataCategory.PROFILE_DURATION, DataCategory.PROFILE_DURATION_UI)
-        ),
-        run.outcomes[0],
-    )
-    return ProcessResult(
-        str(path), run.event_id, main.outcome.name.lower(), main.reason, main.category.api_name
-    )
+        return ProcessResult(path, run.event_id, "skipped", "unsampled profiles are disabled", None)
+    duration = (DataCategory.PROFILE_DURATION, DataCategory.PROFILE_DURATION_UI)
+    main = next((o for o in run.outcomes if o.category not in duration), run.outcomes[0])
+    return ProcessResult(path, run.event_id, main.outcome.name.lower(), main.reason, main.category.api_name)
 
 
 @projects_app.command("create")

@@ -1,0 +1,86 @@
+from __future__ import annotations
+
+import gzip
+import zlib
+
+import brotli
+import pytest
+import zstandard
+
+from profd.formats import FormatError
+from profd.ingest.envelope import decompress_body, parse_envelope
+from profd.ingest.submit import envelope_items
+from tests.conftest import shared_file
+
+
+def test_items_with_and_without_length_and_blank_lines() -> None:
+    data = (
+        b'{"event_id":"9a7e"}\n'
+        b'{"type":"profile","length":5}\nab\ncd\n'
+        b"\n"
+        b'{"type":"transaction"}\n{"transaction":"t"}\n'
+        b'{"type":"attachment","length":0}\n'
+    )
+    envelope = parse_envelope(data)
+    assert envelope.headers == {"event_id": "9a7e"}
+    assert [(i.type, i.payload) for i in envelope.items] == [
+        ("profile", b"ab\ncd"),
+        ("transaction", b'{"transaction":"t"}'),
+        ("attachment", b""),
+    ]
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"not json\n",
+        b'{"a":1}\n{"type":"profile","length":99}\nshort',
+        b'{"a":1}\n[1]\n',
+        b'{"a":1}\n{"type":"profile","length":-1}\nx',
+    ],
+)
+def test_broken_envelopes_are_format_errors(data: bytes) -> None:
+    with pytest.raises(FormatError) as error:
+        parse_envelope(data)
+    assert error.value.reason == "payload"
+
+
+@pytest.mark.parametrize(
+    ("encoding", "encode"),
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("deflate", lambda d: zlib.compress(d)[2:-4]),
+        ("br", brotli.compress),
+        ("zstd", zstandard.ZstdCompressor().compress),
+        (None, lambda d: d),
+    ],
+)
+def test_bodies_are_decompressed(encoding: str | None, encode: object) -> None:
+    body = b'{"event_id":"x"}\n' * 100
+    assert decompress_body(encode(body), encoding, 1 << 20) == body  # type: ignore[operator]
+
+
+def test_decompression_bombs_and_garbage_are_refused() -> None:
+    bomb = gzip.compress(b"\0" * (10 << 20))
+    with pytest.raises(FormatError) as error:
+        decompress_body(bomb, "gzip", 1 << 20)
+    assert error.value.reason == "too_large"
+    for encoding in ("gzip", "deflate", "br", "zstd"):
+        with pytest.raises(FormatError):
+            decompress_body(b"garbage!", encoding, 1 << 20)
+    with pytest.raises(FormatError, match="unsupported"):
+        decompress_body(b"x", "compress", 1 << 20)
+
+
+def test_real_sdk_envelopes() -> None:
+    python = parse_envelope(shared_file("fixtures/sdk/envelope-python-transaction.bin").read_bytes())
+    [item] = envelope_items(python)
+    assert item.item_type == "profile" and item.transaction is not None
+    assert item.transaction["transaction"] == "cpu-work-transaction"
+    node = parse_envelope(shared_file("fixtures/sdk/envelope-node-profile_chunk.bin").read_bytes())
+    [chunk] = envelope_items(node)
+    assert (chunk.item_type, chunk.platform, chunk.transaction) == ("profile_chunk", "node", None)
+    assert (
+        envelope_items(parse_envelope(shared_file("fixtures/sdk/envelope-node-spans.bin").read_bytes())) == []
+    )
