@@ -74,8 +74,10 @@ def extract_metadata(profile: dict[str, Any], kind: Kind, default_retention_days
             start=start,
             end=end,
             duration_ns=max(0, round((end - start) * 1e9)),
-            # Chunk keys keep the ids as the SDK sent them, as vroom stores them.
-            blob_key=f"{org}/{project}/{profile['profiler_id']}/{profile['chunk_id']}",
+            # vroom keeps chunks at {org}/{project}/{profiler_id}/{chunk_id}, beside profiles at
+            # {org}/{project}/{profile_id}: on a file system a profiler id equal to a profile id
+            # would make one path both a file and a directory.  "chunks/" keeps them apart.
+            blob_key=f"{org}/{project}/chunks/{profile['profiler_id']}/{profile['chunk_id']}",
         )
     profile_id = _hex(profile.get("event_id") or profile["profile_id"])
     if kind is Kind.SAMPLE_V1:

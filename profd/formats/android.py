@@ -102,7 +102,8 @@ class AndroidChunk(ProfileDocument, kw_only=True, omit_defaults=True):
     chunk_id: str
     profiler_id: str
     profile: AndroidTrace
-    timestamp: float = 0.0
+    # Chunk start (unix seconds): Android trace times count from it.
+    timestamp: float
     duration_ns: int | None = None
     version: str | None = None
     build_id: str | None = None

@@ -18,6 +18,10 @@ class BlobNotFound(KeyError):
     pass
 
 
+class BlobConflict(OSError):
+    """The key cannot hold a blob (on a file system: a directory has that path)."""
+
+
 class BlobStore:
     def __init__(self, url: str, **options: Any) -> None:
         self.url = url
@@ -30,6 +34,11 @@ class BlobStore:
         try:
             obstore.put(self._store, key, data, mode="create")
         except AlreadyExistsError:
+            # On a file system a directory of that name also "exists": that is no copy.
+            try:
+                obstore.head(self._store, key)
+            except FileNotFoundError:
+                raise BlobConflict(f"{key} is taken by something that is not a blob") from None
             return False
         return True
 

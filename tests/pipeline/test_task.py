@@ -123,7 +123,7 @@ def test_a_chunk_is_stored_under_its_profiler(services: Services) -> None:
     assert task.outcomes[0].quantity == 20
     metadata = services.index.profile(1, "8e90c6570a6140b38583f1be57512605")
     assert metadata is not None
-    assert metadata.blob_key == "1/1/0463d1da1c634a3aa58c961939ae9583/8e90c6570a6140b38583f1be57512605"
+    assert metadata.blob_key == "1/1/chunks/0463d1da1c634a3aa58c961939ae9583/8e90c6570a6140b38583f1be57512605"
 
 
 def test_processing_twice_keeps_one_copy(services: Services) -> None:

@@ -71,7 +71,9 @@ def test_profiles_are_stored_compressed_and_indexed_once(tmp_path: Path) -> None
     again = store.push(profile, Kind.SAMPLE_V2)
     assert first == again and first is not None
     assert first.profile_id == "8e90c6570a6140b38583f1be57512605"
-    assert first.blob_key == "1/2/0463d1da1c634a3aa58c961939ae9583/8e90c657-0a61-40b3-8583-f1be57512605"
+    assert (
+        first.blob_key == "1/2/chunks/0463d1da1c634a3aa58c961939ae9583/8e90c657-0a61-40b3-8583-f1be57512605"
+    )
     assert (first.start, first.end, first.duration_ns) == (100.0, 101.5, 1_500_000_000)
     assert index.profiles() == [first]
     assert store.load(first) == profile  # normalized in place before it was stored
@@ -144,3 +146,14 @@ def test_v1_metadata_reads_the_transaction() -> None:
         "sentry.cocoa",
         90,
     )
+
+
+def test_a_directory_in_the_way_is_a_conflict_not_a_copy(tmp_path: Path) -> None:
+    import pytest
+
+    from profd.store.blobs import BlobConflict
+
+    blobs = BlobStore((tmp_path / "b").as_uri())
+    blobs.put_if_absent("1/2/abc/def", b"chunk")
+    with pytest.raises(BlobConflict):
+        blobs.put_if_absent("1/2/abc", b"profile")
