@@ -19,7 +19,7 @@ import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import vroomrs
@@ -71,9 +71,9 @@ SDK_PROGRAM = textwrap.dedent(
 
 
 class Capture(BaseHTTPRequestHandler):
-    bodies: list[bytes] = []
+    bodies: ClassVar[list[bytes]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         self.bodies.append(decompress_body(body, self.headers.get("Content-Encoding"), 50 << 20))
         self.send_response(200)
