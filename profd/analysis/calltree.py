@@ -99,82 +99,81 @@ class _Paths:
         self.frames = frames
         identity: dict[tuple[str, str, str], int] = {}
         frame_key = [identity.setdefault(frame_identity(f), len(identity)) for f in frames]
-        application = [f.get("in_app") is not False for f in frames]
-        # Time counts as an application function's only where that frame can be one.
-        counted = [app and should_aggregate(f, platform) for app, f in zip(application, frames, strict=True)]
         prefix_ids: dict[tuple[int, int], int] = {}
-        self.prefix_frame: list[int] = []
-        depth = max((len(s) for s in stacks), default=0)
-        self.prefix = np.full((len(stacks) + 1, max(depth, 1)), -1, dtype=np.int64)
-        self.owns_time = np.zeros((len(stacks) + 1, max(depth, 1)), dtype=bool)
+        prefix_frame: list[int] = []
+        depth = max(max((len(s) for s in stacks), default=0), 1)
+        prefix = np.full((len(stacks) + 1, depth), -1, dtype=np.int64)
         for s, stack in enumerate(stacks):
             parent = -1
-            deepest_counted = -1
-            for k, index in enumerate(reversed(stack)):
+            row = []
+            for index in reversed(stack):
                 key = (parent, frame_key[index])
-                prefix = prefix_ids.get(key)
-                if prefix is None:
-                    prefix = prefix_ids[key] = len(self.prefix_frame)
-                    self.prefix_frame.append(index)
-                self.prefix[s, k] = parent = prefix
-                if k >= min_depth and counted[self.prefix_frame[prefix]]:
-                    deepest_counted = k
-            length = len(stack)
-            for k in range(length):
-                # An application frame owns the time no deeper application function claims;
-                # a system frame owns only the time it is the leaf.
-                if application[self.prefix_frame[self.prefix[s, k]]]:
-                    self.owns_time[s, k] = deepest_counted <= k
-                else:
-                    self.owns_time[s, k] = k == length - 1
-        self.prefix_frame_array = np.asarray(self.prefix_frame, dtype=np.int64)
+                parent = prefix_ids.get(key, -1)
+                if parent < 0:
+                    parent = prefix_ids[key] = len(prefix_frame)
+                    prefix_frame.append(index)
+                row.append(parent)
+            prefix[s, : len(row)] = row
+        self.prefix = prefix
+        self.prefix_frame = np.asarray(prefix_frame or [0], dtype=np.int64)
+        self.owns_time = self._owned(frames, platform, min_depth)
+
+    def _owned(self, frames: list[Frame], platform: str, min_depth: int) -> npt.NDArray[np.bool_]:
+        """Where a sample's time is the self time of the node at each depth.
+
+        An application frame owns the time no deeper application function claims (time in
+        system code below it counts as its own); a system frame owns only the time it is
+        the leaf.  Only frames that can be functions claim time.
+        """
+        application = np.asarray([f.get("in_app") is not False for f in frames] or [True])
+        counted = application & np.asarray([should_aggregate(f, platform) for f in frames] or [False])
+        valid = self.prefix >= 0
+        frame = self.prefix_frame[np.where(valid, self.prefix, 0)]
+        depth = np.arange(self.prefix.shape[1])
+        claims = valid & counted[frame] & (depth >= min_depth)
+        deepest_claim = np.where(claims, depth, -1).max(axis=1, keepdims=True)
+        leaf = valid.sum(axis=1, keepdims=True) - 1
+        is_application = application[frame]
+        return valid & np.where(is_application, deepest_claim <= depth, depth == leaf)
 
     def tree(self, thread: str, stack_ids: IntArray, durations: IntArray) -> CallTree:
-        path = self.prefix[stack_ids]  # samples x depth
-        owns = self.owns_time[stack_ids]
-        n, max_depth = path.shape
-        cumulative = np.concatenate(([0], np.cumsum(durations)))
-        starts_by_depth: list[IntArray] = []
-        columns: dict[str, list[IntArray]] = {key: [] for key in ("frame", "depth", "start", "end", "self")}
-        for k in range(max_depth):
-            column = path[:, k]
-            valid = column >= 0
-            if not valid.any():
-                break
-            changed = np.ones(n, dtype=bool)
-            changed[1:] = column[1:] != column[:-1]
-            starts = np.flatnonzero(valid & changed)
-            ends = np.append(starts[1:], n)
-            # A run also ends where the path stops being this deep.
-            invalid = np.append(np.flatnonzero(~valid), n)
-            ends = np.minimum(ends, invalid[np.searchsorted(invalid, starts)])
-            owned = np.concatenate(([0], np.cumsum(np.where(owns[:, k], durations, 0))))
-            columns["frame"].append(self.prefix_frame_array[column[starts]])
-            columns["depth"].append(np.full(len(starts), k, dtype=np.int64))
-            columns["start"].append(starts)
-            columns["end"].append(ends)
-            columns["self"].append(owned[ends] - owned[starts])
-            starts_by_depth.append(starts)
-        depth = np.concatenate(columns["depth"])
-        start = np.concatenate(columns["start"])
-        end = np.concatenate(columns["end"])
-        # Pre-order: by start sample, then shallower first.
-        order = np.lexsort((depth, start))
-        offsets = np.cumsum([0] + [len(s) for s in starts_by_depth])
-        parent = np.full(len(depth), -1, dtype=np.int64)
-        for k in range(1, len(starts_by_depth)):
-            above = np.searchsorted(starts_by_depth[k - 1], starts_by_depth[k], side="right") - 1
-            parent[offsets[k] : offsets[k + 1]] = offsets[k - 1] + above
+        """Node instances are runs of one path prefix at one depth over consecutive samples.
+
+        The samples x depth matrix of prefix ids is walked column by column in one flat
+        array (a sentinel row keeps runs from crossing columns): a run starts wherever the
+        id changes and ends at the next change.
+        """
+        n = len(stack_ids)
+        rows = n + 1
+        path = np.vstack([self.prefix[stack_ids], np.full((1, self.prefix.shape[1]), -1, dtype=np.int64)])
+        flat = path.T.ravel()
+        changed = np.ones(len(flat), dtype=bool)
+        changed[1:] = flat[1:] != flat[:-1]
+        boundaries = np.flatnonzero(changed)
+        starts = boundaries[flat[boundaries] >= 0]
+        ends = boundaries[np.searchsorted(boundaries, starts, side="right")]
+        depth = starts // rows
+        first = starts % rows
+        last = ends - depth * rows
+        elapsed = np.concatenate(([0], np.cumsum(durations)))
+        owned = np.vstack([self.owns_time[stack_ids], np.zeros((1, self.prefix.shape[1]), dtype=bool)])
+        owned_time = np.where(owned, np.append(durations, 0)[:, None], 0).T.ravel()
+        owned_elapsed = np.concatenate(([0], np.cumsum(owned_time)))
+        # A node's parent is the run one column to the left that covers its first sample.
+        parent = np.searchsorted(starts, starts - rows, side="right") - 1
+        parent[depth == 0] = -1
+        # Pre-order (by first sample, then depth) puts every parent before its children.
+        order = np.lexsort((depth, first))
         position = np.empty_like(order)
         position[order] = np.arange(len(order))
-        parent_sorted = np.where(parent[order] >= 0, position[np.maximum(parent[order], 0)], -1)
+        ordered_parent = parent[order]
         return CallTree(
             thread_id=thread,
             frames=self.frames,
-            frame=np.concatenate(columns["frame"])[order],
-            parent=parent_sorted,
+            frame=self.prefix_frame[flat[starts]][order],
+            parent=np.where(ordered_parent >= 0, position[np.maximum(ordered_parent, 0)], -1),
             depth=depth[order],
-            duration_ns=(cumulative[end] - cumulative[start])[order],
-            self_time_ns=np.concatenate(columns["self"])[order],
-            sample_count=(end - start)[order],
+            duration_ns=(elapsed[last] - elapsed[first])[order],
+            self_time_ns=(owned_elapsed[ends] - owned_elapsed[starts])[order],
+            sample_count=(last - first)[order],
         )
