@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from profd.analysis.calltree import CallTree, sample_call_trees
-from profd.analysis.frames import Frame, should_aggregate
+from profd.analysis.frames import Frame, FrameFacts
 
 MAX_STACK_DEPTH = 128
 # Android nodes count "samples" as 10 ms slices, to be comparable with sampled profiles.
@@ -172,16 +172,15 @@ def _tree(
     min_depth: int,
 ) -> CallTree:
     count = len(frame)
+    facts = FrameFacts.of(frames, "android")
     duration = [max(0, e - s) for s, e in zip(start, end, strict=True)]
     depth = [0] * count
     for node in range(count):
         if parent[node] >= 0:
             depth[node] = depth[parent[node]] + 1
-    application = [frames[f].get("in_app") is not False for f in frame]
-    counted = [
-        application[n] and depth[n] >= min_depth and should_aggregate(frames[frame[n]], "android")
-        for n in range(count)
-    ]
+    application = facts.application[frame].tolist()
+    aggregatable = facts.aggregatable[frame].tolist()
+    counted = [application[n] and aggregatable[n] and depth[n] >= min_depth for n in range(count)]
     # Children come after their parent, so walking backwards visits children first.
     children_total = [0] * count
     children_application = [0] * count
@@ -198,7 +197,7 @@ def _tree(
             children_application[parent[node]] += returned
     return CallTree(
         thread_id=thread_id,
-        frames=frames,
+        facts=facts,
         frame=np.asarray(frame, dtype=np.int64),
         parent=np.asarray(parent, dtype=np.int64),
         depth=np.asarray(depth, dtype=np.int64),

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from profd.analysis.frames import Frame, module_or_package, should_aggregate
+from profd.analysis.frames import Frame, FrameFacts
 
 IntArray = npt.NDArray[np.int64]
 
@@ -28,8 +28,8 @@ class CallTree:
     """Node instances of one thread, in pre-order (a parent before its children)."""
 
     thread_id: str
-    frames: list[Frame]
-    frame: IntArray  # index into `frames` of the node's frame
+    facts: FrameFacts
+    frame: IntArray  # index into `facts.frames` of the node's frame
     parent: IntArray  # index of the parent instance, -1 for roots
     depth: IntArray  # 0 for roots
     duration_ns: IntArray
@@ -40,10 +40,9 @@ class CallTree:
         return len(self.frame)
 
 
-def frame_identity(frame: Frame) -> tuple[str, str, str]:
+def frame_identity(frame: Frame, package: str, function: str) -> tuple[str, str, str]:
     """What makes two frames one node: package (or file), function and address, not line."""
-    where = module_or_package(frame) or frame.get("filename") or "-"
-    return where, frame.get("function") or "-", frame.get("instruction_addr") or ""
+    return package or frame.get("filename") or "-", function or "-", frame.get("instruction_addr") or ""
 
 
 def sample_call_trees(
@@ -60,29 +59,29 @@ def sample_call_trees(
     Self times follow vroom's function rule: an application frame's self time is its time
     minus the time of application functions below it (at `min_depth` or deeper).
     """
-    frames: list[Frame] = trace["frames"]
-    stacks: list[list[int]] = trace["stacks"]
-    per_thread: dict[str, tuple[list[int], list[int]]] = {}
-    for sample in trace["samples"]:
-        thread = str(sample["thread_id"])
-        if thread_ids is not None and thread not in thread_ids:
-            continue
-        value = sample[timestamps]
-        time_ns = int(value * 1e9) if timestamps == "timestamp" else int(value)
-        entry = per_thread.setdefault(thread, ([], []))
-        entry[0].append(time_ns)
-        entry[1].append(sample["stack_id"])
-    if not per_thread:
+    samples: list[dict[str, Any]] = trace["samples"]
+    threads = [str(sample["thread_id"]) for sample in samples]
+    wanted = sorted(set(threads) if thread_ids is None else set(threads) & thread_ids, key=_thread_order)
+    if not wanted:
         return []
-    paths = _Paths(frames, stacks, platform, min_depth)
+    stack_ids = np.fromiter((sample["stack_id"] for sample in samples), np.int64, len(samples))
+    if timestamps == "timestamp":
+        # Float seconds to integer nanoseconds, truncating as vroom does.
+        seconds = np.fromiter((sample["timestamp"] for sample in samples), np.float64, len(samples))
+        times = (seconds * 1e9).astype(np.int64)
+    else:
+        times = np.fromiter((sample[timestamps] for sample in samples), np.int64, len(samples))
+    thread_of = np.asarray(threads)
+    paths = _Paths(FrameFacts.of(trace["frames"], platform), trace["stacks"], min_depth)
     trees = []
-    for thread in sorted(per_thread, key=_thread_order):
-        times, stack_ids = per_thread[thread]
-        order = np.argsort(np.asarray(times, dtype=np.int64), kind="stable")
-        time_sorted = np.asarray(times, dtype=np.int64)[order]
-        if len(time_sorted) < 2:
+    for thread in wanted:
+        mine = np.flatnonzero(thread_of == thread) if len(wanted) > 1 or thread_ids is not None else None
+        thread_times = times if mine is None else times[mine]
+        thread_stacks = stack_ids if mine is None else stack_ids[mine]
+        if len(thread_times) < 2:
             continue
-        tree = paths.tree(thread, np.asarray(stack_ids, dtype=np.int64)[order][:-1], np.diff(time_sorted))
+        order = np.argsort(thread_times, kind="stable")
+        tree = paths.tree(thread, thread_stacks[order][:-1], np.diff(thread_times[order]))
         if len(tree):
             trees.append(tree)
     return trees
@@ -95,10 +94,13 @@ def _thread_order(thread: str) -> tuple[int, int | str]:
 class _Paths:
     """Per unique stack: the path-prefix ids root first, and where self time lands."""
 
-    def __init__(self, frames: list[Frame], stacks: list[list[int]], platform: str, min_depth: int) -> None:
-        self.frames = frames
+    def __init__(self, facts: FrameFacts, stacks: list[list[int]], min_depth: int) -> None:
+        self.facts = facts
         identity: dict[tuple[str, str, str], int] = {}
-        frame_key = [identity.setdefault(frame_identity(f), len(identity)) for f in frames]
+        frame_key = [
+            identity.setdefault(frame_identity(frame, package, function), len(identity))
+            for frame, package, function in zip(facts.frames, facts.package, facts.function, strict=True)
+        ]
         prefix_ids: dict[tuple[int, int], int] = {}
         prefix_frame: list[int] = []
         depth = max(max((len(s) for s in stacks), default=0), 1)
@@ -116,17 +118,17 @@ class _Paths:
             prefix[s, : len(row)] = row
         self.prefix = prefix
         self.prefix_frame = np.asarray(prefix_frame or [0], dtype=np.int64)
-        self.owns_time = self._owned(frames, platform, min_depth)
+        self.owns_time = self._owned(min_depth)
 
-    def _owned(self, frames: list[Frame], platform: str, min_depth: int) -> npt.NDArray[np.bool_]:
+    def _owned(self, min_depth: int) -> npt.NDArray[np.bool_]:
         """Where a sample's time is the self time of the node at each depth.
 
         An application frame owns the time no deeper application function claims (time in
         system code below it counts as its own); a system frame owns only the time it is
         the leaf.  Only frames that can be functions claim time.
         """
-        application = np.asarray([f.get("in_app") is not False for f in frames] or [True])
-        counted = application & np.asarray([should_aggregate(f, platform) for f in frames] or [False])
+        application = np.append(self.facts.application, True)
+        counted = application & np.append(self.facts.aggregatable, False)
         valid = self.prefix >= 0
         frame = self.prefix_frame[np.where(valid, self.prefix, 0)]
         depth = np.arange(self.prefix.shape[1])
@@ -134,7 +136,8 @@ class _Paths:
         deepest_claim = np.where(claims, depth, -1).max(axis=1, keepdims=True)
         leaf = valid.sum(axis=1, keepdims=True) - 1
         is_application = application[frame]
-        return valid & np.where(is_application, deepest_claim <= depth, depth == leaf)
+        owned: npt.NDArray[np.bool_] = valid & np.where(is_application, deepest_claim <= depth, depth == leaf)
+        return owned
 
     def tree(self, thread: str, stack_ids: IntArray, durations: IntArray) -> CallTree:
         """Node instances are runs of one path prefix at one depth over consecutive samples.
@@ -169,7 +172,7 @@ class _Paths:
         ordered_parent = parent[order]
         return CallTree(
             thread_id=thread,
-            frames=self.frames,
+            facts=self.facts,
             frame=self.prefix_frame[flat[starts]][order],
             parent=np.where(ordered_parent >= 0, position[np.maximum(ordered_parent, 0)], -1),
             depth=depth[order],

@@ -8,7 +8,11 @@ from __future__ import annotations
 
 import re
 import sys
+from dataclasses import dataclass
 from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 Frame = dict[str, Any]
 
@@ -142,3 +146,24 @@ def should_aggregate(frame: Frame, profile_platform: str) -> bool:
     if platform == "cocoa":
         return (frame.get("data") or {}).get("symbolicator_status") == "symbolicated"
     return True
+
+
+@dataclass(frozen=True)
+class FrameFacts:
+    """What the analysis needs of each frame of a profile, computed once per profile."""
+
+    frames: list[Frame]
+    package: list[str]  # module_or_package
+    function: list[str]
+    application: npt.NDArray[np.bool_]  # in_app, where unknown counts as application
+    aggregatable: npt.NDArray[np.bool_]  # can be a function in function metrics
+
+    @classmethod
+    def of(cls, frames: list[Frame], platform: str) -> FrameFacts:
+        return cls(
+            frames=frames,
+            package=[module_or_package(f) for f in frames],
+            function=[f.get("function") or "" for f in frames],
+            application=np.fromiter((f.get("in_app") is not False for f in frames), bool, len(frames)),
+            aggregatable=np.fromiter((should_aggregate(f, platform) for f in frames), bool, len(frames)),
+        )

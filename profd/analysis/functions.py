@@ -8,13 +8,14 @@ and fingerprints as vroomrs, so the numbers match Sentry's.
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Iterable
 
 import msgspec
+import numpy as np
 
 from profd.analysis.calltree import CallTree
-from profd.analysis.frames import module_or_package, should_aggregate
 
 _FNV_OFFSET = 0xCBF29CE484222325
 _FNV_PRIME = 0x100000001B3
@@ -44,8 +45,18 @@ def fnv1a_64(data: bytes, seed: int = _FNV_OFFSET) -> int:
     return value
 
 
+# Functions recur across profiles; hashing byte by byte in Python is worth remembering.
+_fingerprints: dict[tuple[str, str], int] = {}
+
+
 def function_fingerprint(package: str, function: str) -> int:
-    return fnv1a_64(f"{package}:{function}".encode()) & 0xFFFFFFFF
+    key = (package, function)
+    fingerprint = _fingerprints.get(key)
+    if fingerprint is None:
+        if len(_fingerprints) > 200_000:
+            _fingerprints.clear()
+        fingerprint = _fingerprints[key] = fnv1a_64(f"{package}:{function}".encode()) & 0xFFFFFFFF
+    return fingerprint
 
 
 def stack_fingerprint(package: str, function: str, parent: int) -> int:
@@ -54,7 +65,6 @@ def stack_fingerprint(package: str, function: str, parent: int) -> int:
 
 def extract_functions(
     trees: Iterable[CallTree],
-    platform: str,
     *,
     min_depth: int = 1,
     filter_system_frames: bool = True,
@@ -63,16 +73,18 @@ def extract_functions(
 ) -> list[FunctionMetrics]:
     """vroomrs's extract_functions_metrics.
 
+    A node instance counts for its function where the function itself ran (self time > 0),
+    at `min_depth` or deeper, if its frame can be a function (named, symbolicated ...).
+    Functions seen in a single sample are dropped; with `filter_system_frames` only the
+    application's functions are kept; the slowest `max_unique_functions` are returned.
+
     With `generate_stack_fingerprints`, a function is keyed by its path too: its stack
     fingerprint hashes its own name with its parent's stack fingerprint (the closest
     application parent when system frames are filtered), and it carries its depth.
     """
     found: dict[int, FunctionMetrics] = {}
     for tree in trees:
-        stacks = (
-            _stack_fingerprints(tree, platform, filter_system_frames) if generate_stack_fingerprints else None
-        )
-        _collect(tree, platform, min_depth, found, stacks)
+        _collect(tree, min_depth, found, filter_system_frames if generate_stack_fingerprints else None)
     functions = [f for f in found.values() if f.sample_count > 1]
     if filter_system_frames:
         functions = [f for f in functions if f.in_app]
@@ -80,115 +92,91 @@ def extract_functions(
     return functions[:max_unique_functions] if max_unique_functions is not None else functions
 
 
-def _stack_fingerprints(
-    tree: CallTree, platform: str, filter_system_frames: bool
-) -> tuple[list[int], list[int | None]]:
-    """Per node: its stack fingerprint and its chain parent's (None for a chain root)."""
+def _collect(
+    tree: CallTree, min_depth: int, found: dict[int, FunctionMetrics], stack_chain: bool | None
+) -> None:
+    """Group the tree's counting node instances by function (or stack) fingerprint."""
+    facts = tree.facts
+    counting = np.flatnonzero(
+        (tree.depth >= min_depth) & facts.aggregatable[tree.frame] & (tree.self_time_ns > 0)
+    )
+    if not len(counting):
+        return
+    if stack_chain is None:
+        frames = tree.frame[counting]
+        used = np.unique(frames)
+        by_frame = np.zeros(len(facts.frames), dtype=np.int64)
+        by_frame[used] = [function_fingerprint(facts.package[f], facts.function[f]) for f in used.tolist()]
+        keys = by_frame[frames]
+        parents: list[int | None] | None = None
+    else:
+        own, parent_of = _stack_fingerprints(tree, stack_chain)
+        keys = np.asarray(own, dtype=np.int64)[counting]
+        parents = [parent_of[n] for n in counting.tolist()]
+    order = np.argsort(keys, kind="stable")
+    nodes = counting[order]
+    sorted_keys = keys[order]
+    group_starts = np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
+    bounds = np.r_[group_starts, len(nodes)].tolist()
+    self_times = tree.self_time_ns[nodes]
+    totals = tree.duration_ns[nodes]
+    counts = np.add.reduceat(tree.sample_count[nodes], group_starts).tolist()
+    sums = np.add.reduceat(self_times, group_starts).tolist()
+    maxima = np.maximum.reduceat(self_times, group_starts).tolist()
+    self_list, total_list = self_times.tolist(), totals.tolist()
+    for g, (begin, end) in enumerate(itertools.pairwise(bounds)):
+        key = int(sorted_keys[begin])
+        metrics = found.get(key)
+        if metrics is None:
+            frame = int(tree.frame[nodes[begin]])
+            metrics = found[key] = FunctionMetrics(
+                fingerprint=function_fingerprint(facts.package[frame], facts.function[frame]),
+                function=facts.function[frame],
+                package=facts.package[frame],
+                in_app=bool(facts.application[frame]),
+                thread_id=tree.thread_id,
+                self_times_ns=self_list[begin:end],
+                total_times_ns=total_list[begin:end],
+                sum_self_time_ns=sums[g],
+                sample_count=counts[g],
+                max_duration=maxima[g],
+            )
+            if parents is not None:
+                metrics.depth = int(tree.depth[nodes[begin]])
+                metrics.stack_fingerprint = key
+                metrics.parent_fingerprint = parents[int(order[begin])]
+            continue
+        metrics.self_times_ns += self_list[begin:end]
+        metrics.total_times_ns += total_list[begin:end]
+        metrics.sum_self_time_ns += sums[g]
+        metrics.sample_count += counts[g]
+        if maxima[g] > metrics.max_duration:
+            metrics.max_duration = maxima[g]
+            metrics.thread_id = tree.thread_id
+
+
+def _stack_fingerprints(tree: CallTree, filter_system_frames: bool) -> tuple[list[int], list[int | None]]:
+    """Per node: its stack fingerprint and its chain parent's (None for a chain root).
+
+    Every node is hashed onto the chain; when system frames are filtered only application
+    frames link it for the nodes below.
+    """
+    facts = tree.facts
     count = len(tree)
     own: list[int] = [0] * count
     parent_of: list[int | None] = [None] * count
-    # The stack fingerprint a child links to: its own for nodes in the chain, else inherited.
     link: list[int | None] = [None] * count
-    frames = tree.frames
+    links = facts.application if filter_system_frames else np.ones(len(facts.frames), dtype=bool)
     parents = tree.parent.tolist()
-    for node, frame_index in enumerate(tree.frame.tolist()):
-        frame = frames[frame_index]
-        package, function = module_or_package(frame), frame.get("function") or ""
+    for node, frame in enumerate(tree.frame.tolist()):
         parent = parents[node]
         above = link[parent] if parent >= 0 else None
+        package, function = facts.package[frame], facts.function[frame]
         own[node] = (
             function_fingerprint(package, function)
             if above is None
             else stack_fingerprint(package, function, above)
         )
         parent_of[node] = above
-        # Only frames that can be functions link the chain (roots included, whatever the depth).
-        in_chain = not filter_system_frames or frame.get("in_app") is not False
-        link[node] = own[node] if in_chain else above
+        link[node] = own[node] if links[frame] else above
     return own, parent_of
-
-
-def _collect(
-    tree: CallTree,
-    platform: str,
-    min_depth: int,
-    found: dict[int, FunctionMetrics],
-    stacks: tuple[list[int], list[int | None]] | None,
-) -> None:
-    frames = tree.frames
-    aggregate: dict[int, tuple[bool, str, str, int, bool]] = {}
-    # Post-order: children before their parent, as vroom walks the tree.
-    for node in _post_order(tree):
-        if int(tree.depth[node]) < min_depth:
-            continue
-        index = int(tree.frame[node])
-        info = aggregate.get(index)
-        if info is None:
-            frame = frames[index]
-            ok = should_aggregate(frame, platform)
-            package = module_or_package(frame)
-            function = frame.get("function") or ""
-            info = aggregate[index] = (
-                ok,
-                package,
-                function,
-                function_fingerprint(package, function),
-                frame.get("in_app") is not False,
-            )
-        ok, package, function, fingerprint, in_app = info
-        if not ok:
-            continue
-        self_time = int(tree.self_time_ns[node])
-        if self_time <= 0:
-            # Only where the function itself was on CPU: a frame that merely calls others
-            # is not a slow function there (vroomrs's filter_non_leaf_functions).
-            continue
-        total = int(tree.duration_ns[node])
-        count = int(tree.sample_count[node])
-        key = fingerprint if stacks is None else stacks[0][node]
-        metrics = found.get(key)
-        if metrics is None:
-            found[key] = FunctionMetrics(
-                fingerprint=fingerprint,
-                function=function,
-                package=package,
-                in_app=in_app,
-                thread_id=tree.thread_id,
-                self_times_ns=[self_time],
-                total_times_ns=[total],
-                sum_self_time_ns=self_time,
-                sample_count=count,
-                max_duration=self_time,
-            )
-            if stacks is not None:
-                found[key].depth = int(tree.depth[node])
-                found[key].stack_fingerprint = key
-                found[key].parent_fingerprint = stacks[1][node]
-            continue
-        metrics.self_times_ns.append(self_time)
-        metrics.total_times_ns.append(total)
-        metrics.sum_self_time_ns += self_time
-        metrics.sample_count += count
-        if self_time > metrics.max_duration:
-            metrics.max_duration = self_time
-            metrics.thread_id = tree.thread_id
-
-
-def _post_order(tree: CallTree) -> list[int]:
-    children: list[list[int]] = [[] for _ in range(len(tree))]
-    roots = []
-    for node, parent in enumerate(tree.parent.tolist()):
-        if parent < 0:
-            roots.append(node)
-        else:
-            children[parent].append(node)
-    order: list[int] = []
-    stack: list[tuple[int, bool]] = [(root, False) for root in reversed(roots)]
-    while stack:
-        node, expanded = stack.pop()
-        if expanded:
-            order.append(node)
-            continue
-        stack.append((node, True))
-        stack.extend((child, False) for child in reversed(children[node]))
-    return order

@@ -46,7 +46,6 @@ def profile_functions(
     """Function metrics of a normalized profile, with Sentry's parameters by default."""
     return extract_functions(
         call_trees(profile, kind),
-        profile["platform"],
         min_depth=MIN_DEPTH,
         filter_system_frames=filter_system_frames,
         max_unique_functions=max_unique_functions,

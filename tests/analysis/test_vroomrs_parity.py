@@ -14,12 +14,9 @@ import copy
 import json
 import subprocess
 import sys
-import textwrap
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 import pytest
 import vroomrs
@@ -28,83 +25,13 @@ from profd.analysis.functions import FunctionMetrics
 from profd.analysis.metadata import ProfileMetadata
 from profd.analysis.profile_functions import profile_functions
 from profd.formats import Kind
-from profd.ingest.envelope import decompress_body
 from profd.services import Services, open_services
 from profd.settings import Settings
+from tests.clients.python_sdk import capture_envelopes
 from tests.conftest import SHARED
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SENTRY = {"min_depth": 1, "filter_system_frames": True, "max_unique_functions": 100}
-
-SDK_PROGRAM = textwrap.dedent(
-    """
-    import json, sys, time
-    import sentry_sdk
-
-    dsn, mode = sys.argv[1], sys.argv[2]
-    options = {"traces_sample_rate": 1.0, "release": "parity@1.0.0", "environment": "test"}
-    if mode == "transaction":
-        options["profiles_sample_rate"] = 1.0
-    else:
-        options.update(profile_session_sample_rate=1.0, profile_lifecycle="trace")
-    sentry_sdk.init(dsn=dsn, **options)
-
-    def fib(n):
-        return n if n < 2 else fib(n - 1) + fib(n - 2)
-
-    def render(rows):
-        return json.dumps([{"id": i, "name": str(i) * 8} for i in range(rows)])
-
-    def crunch():
-        return sorted(str(i)[::-1] for i in range(20000))
-
-    with sentry_sdk.start_transaction(name=f"parity-{mode}", op="task"):
-        end = time.monotonic() + 3
-        while time.monotonic() < end:
-            fib(17)
-            render(300)
-            crunch()
-    time.sleep(0.5)  # the continuous profiler sends its chunk from its own thread
-    sentry_sdk.flush()
-    """
-)
-
-
-class Capture(BaseHTTPRequestHandler):
-    bodies: ClassVar[list[bytes]] = []
-
-    def do_POST(self) -> None:
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.bodies.append(decompress_body(body, self.headers.get("Content-Encoding"), 50 << 20))
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(b'{"id": null}')
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-def run_real_sdk(directory: Path) -> list[Path]:
-    """Envelopes the real sentry-sdk sends for both profiling modes, saved as files."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Capture)
-    Capture.bodies = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    dsn = f"http://public@127.0.0.1:{server.server_address[1]}/1"
-    program = directory / "sdk_program.py"
-    program.write_text(SDK_PROGRAM)
-    runs = [
-        subprocess.Popen([sys.executable, str(program), dsn, mode]) for mode in ("transaction", "continuous")
-    ]
-    for run in runs:
-        assert run.wait(timeout=120) == 0
-    server.shutdown()
-    paths = []
-    for i, body in enumerate(Capture.bodies):
-        path = directory / f"envelope-{i}.bin"
-        path.write_bytes(body)
-        paths.append(path)
-    return paths
 
 
 def vroomrs_accepts(path: Path) -> bool:
@@ -115,7 +42,7 @@ def vroomrs_accepts(path: Path) -> bool:
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services, list[ProfileMetadata]]]:
     directory = tmp_path_factory.mktemp("parity")
-    inputs = sorted(EXAMPLES.glob("*.json")) + run_real_sdk(directory)
+    inputs = sorted(EXAMPLES.glob("*.json")) + capture_envelopes(directory, seconds=3)
     if (SHARED / "fixtures").exists():
         inputs += sorted(p for p in (SHARED / "fixtures" / "upstream").rglob("*.json") if vroomrs_accepts(p))
         inputs += sorted((SHARED / "fixtures" / "sdk").glob("envelope-*.bin"))
@@ -229,7 +156,7 @@ def test_inputs_cover_every_format(stored: tuple[Services, list[ProfileMetadata]
     if (SHARED / "fixtures").exists():
         assert ("sample_v1", "node") in kinds and ("android_chunk", "android") in kinds
     names = {f.function for m in profiles for f in stored[0].index.functions(m.project_id, m.profile_id)}
-    assert {"fib", "render", "crunch"} <= names  # the real SDK's profiles of our workload
+    assert {"fib", "render", "crunch", "handle_request"} <= names  # the real SDK's profiles of our workload
 
 
 def test_functions_indexed_at_write_time_match_vroomrs(

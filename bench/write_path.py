@@ -1,0 +1,178 @@
+"""Write path: profd against vroomrs (Sentry's Rust implementation), same inputs, one process.
+
+(a) vroomrs: parse the processed profile JSON -> normalize -> extract function metrics
+    (Sentry's parameters) -> compress (lz4 level 9, its storage format);
+(b) profd:   decode -> normalize -> call trees + function metrics -> compress (zstd level 3).
+
+Inputs are processed profiles, i.e. what Sentry's task hands to vroomrs: SDK payloads run
+through profd's ingest and process_profile_task.  A 20-second python transaction profile and
+a 20-second python chunk are captured from the real sentry-sdk on first use (cached in
+bench/.data); the node and android inputs are the captures and fixtures in ../shared.
+
+    .venv/bin/python bench/write_path.py [--repeat 7] [--seconds 20] [--fresh]
+
+Prints per input: profiles/s and MB/s of input JSON for each, and the ratio profd/vroomrs
+(> 1 means profd is faster).  Medians of --repeat timed loops of at least 0.2 s each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import vroomrs
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from profd.formats import (
+    Kind,
+    encode_message,
+)
+from profd.ingest.envelope import parse_envelope  # noqa: E402
+from profd.ingest.submit import ProfileItem, envelope_items, file_item, to_message  # noqa: E402
+from profd.pipeline.task import process_profile_task  # noqa: E402
+from profd.services import open_services  # noqa: E402
+from profd.settings import Settings  # noqa: E402
+from profd.store.profiles import prepare  # noqa: E402
+from tests.clients.python_sdk import capture_envelopes  # noqa: E402
+from tests.conftest import SHARED  # noqa: E402
+
+DATA = ROOT / "bench" / ".data"
+FIXTURES = {
+    "node v1 transaction (SDK 9)": "fixtures/sdk/envelope-node9-transaction-profile.bin",
+    "node v2 chunk (SDK 11)": "fixtures/sdk/envelope-node-profile_chunk.bin",
+    "node v1 (vroom fixture)": "fixtures/upstream/getsentry/vroom/test/data/node.json",
+    "android legacy (vroomrs fixture)": "fixtures/upstream/getsentry/vroomrs/tests/fixtures/android/profile/valid.json",
+    "android chunk (vroomrs fixture)": "fixtures/upstream/getsentry/vroomrs/tests/fixtures/android/chunk/valid.json",
+    "android v2 chunk (relay perfetto)": (
+        "fixtures/upstream/getsentry/relay/tests/integration/fixtures/profile_chunks_perfetto/profile_chunk.output.json"
+    ),
+    "android legacy (relay, 10 s trace)": "fixtures/upstream/getsentry/relay/relay-profiling/tests/fixtures/android/legacy/valid.json",
+}
+
+
+class Capture:
+    """A store that keeps what the task would store: the processed profile, before storage."""
+
+    def __init__(self) -> None:
+        self.profiles: list[tuple[dict[str, Any], Kind]] = []
+
+    def push(self, profile: dict[str, Any], kind: Kind) -> None:
+        self.profiles.append((copy.deepcopy(profile), kind))
+
+
+def processed(items: list[ProfileItem], scratch: Path) -> list[tuple[dict[str, Any], Kind]]:
+    services = open_services(Settings.load(data_dir=scratch))
+    organization, project = services.default_project()
+    capture = Capture()
+    context = dataclasses.replace(services.task_context(), store=capture)
+    for item in items:
+        message = to_message(
+            item, organization_id=organization.id, project_id=project.id, received=int(time.time())
+        )
+        task = process_profile_task(encode_message(message), context=context)
+        assert all(o.outcome.name == "ACCEPTED" for o in task.outcomes), task.outcomes
+    services.close()
+    return capture.profiles
+
+
+def inputs(seconds: float, fresh: bool, scratch: Path) -> dict[str, tuple[dict[str, Any], Kind]]:
+    DATA.mkdir(parents=True, exist_ok=True)
+    captured = sorted(DATA.glob("envelope-*.bin"))
+    if fresh or not captured:
+        for old in captured:
+            old.unlink()
+        print(f"capturing {seconds:.0f} s of the real sentry-sdk (transaction and continuous profiling) ...")
+        captured = capture_envelopes(DATA, seconds)
+    found: dict[str, tuple[dict[str, Any], Kind]] = {}
+    items = [item for path in captured for item in envelope_items(parse_envelope(path.read_bytes()))]
+    for profile, kind in processed(items, scratch / "sdk"):
+        name = (
+            "python v1 transaction (SDK, 20 s)" if kind is Kind.SAMPLE_V1 else "python v2 chunk (SDK, 20 s)"
+        )
+        if kind is Kind.SAMPLE_V1 or len(profile["profile"]["samples"]) > len(
+            found.get(name, ({"profile": {"samples": []}},))[0]["profile"]["samples"]
+        ):
+            found[name] = (profile, kind)
+    for name, relative in FIXTURES.items():
+        path = SHARED / relative
+        if not path.exists():
+            print(f"skipping {name}: {path} is not here")
+            continue
+        data = path.read_bytes()
+        items = envelope_items(parse_envelope(data)) if path.suffix == ".bin" else [file_item(data)]
+        [found[name]] = processed(items, scratch / name.replace(" ", "_"))
+    return found
+
+
+def vroomrs_write(text: str, kind: Kind, version: str, platform: str) -> None:
+    if kind.is_chunk:
+        profile = vroomrs.profile_chunk_from_json_str_and_version(text, version)
+    else:
+        profile = vroomrs.profile_from_json_str(text, platform)
+    profile.normalize()
+    profile.extract_functions_metrics(min_depth=1, filter_system_frames=True, max_unique_functions=100)
+    profile.compress()
+
+
+def per_call(fn: Any, repeat: int) -> float:
+    """Median seconds per call over `repeat` loops of at least 0.2 s."""
+    fn()
+    loops = 1
+    while True:
+        start = time.perf_counter()
+        for _ in range(loops):
+            fn()
+        if time.perf_counter() - start >= 0.2:
+            break
+        loops *= 2
+    timings = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        for _ in range(loops):
+            fn()
+        timings.append((time.perf_counter() - start) / loops)
+    return statistics.median(timings)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--repeat", type=int, default=7)
+    parser.add_argument("--seconds", type=float, default=20.0, help="length of the captured SDK workload")
+    parser.add_argument("--fresh", action="store_true", help="capture the SDK inputs again")
+    args = parser.parse_args()
+    decoder = msgspec.json.Decoder()
+    with tempfile.TemporaryDirectory() as scratch:
+        cases = inputs(args.seconds, args.fresh, Path(scratch))
+    header = f"{'input':36} {'KB':>7} {'vroomrs/s':>10} {'MB/s':>6} {'profd/s':>9} {'MB/s':>6} {'ratio':>6}"
+    print(header)
+    print("-" * len(header))
+    ratios = []
+    for name, (profile, kind) in cases.items():
+        data = msgspec.json.encode(profile)
+        text = data.decode()
+        version, platform = profile.get("version") or "", profile["platform"]
+        theirs = per_call(lambda: vroomrs_write(text, kind, version, platform), args.repeat)
+        ours = per_call(lambda: prepare(decoder.decode(data), kind), args.repeat)
+        megabytes = len(data) / 1e6
+        ratios.append(theirs / ours)
+        print(
+            f"{name:36} {len(data) / 1e3:7.1f} {1 / theirs:10.0f} {megabytes / theirs:6.1f} "
+            f"{1 / ours:9.0f} {megabytes / ours:6.1f} {theirs / ours:6.2f}"
+        )
+    print(f"geometric mean ratio profd/vroomrs: {statistics.geometric_mean(ratios):.2f}")
+
+
+if __name__ == "__main__":
+    main()
