@@ -9,7 +9,7 @@ through profd's ingest and process_profile_task.  A 20-second python transaction
 a 20-second python chunk are captured from the real sentry-sdk on first use (cached in
 bench/.data); the node and android inputs are the captures and fixtures in ../shared.
 
-    .venv/bin/python bench/write_path.py [--repeat 7] [--seconds 20] [--fresh]
+    .venv/bin/python -m bench.write_path [--repeat 7] [--seconds 20] [--fresh]   (from the repository root)
 
 Prints per input: profiles/s and MB/s of input JSON for each, and the ratio profd/vroomrs
 (> 1 means profd is faster).  Medians of --repeat timed loops of at least 0.2 s each.
@@ -21,31 +21,26 @@ import argparse
 import copy
 import dataclasses
 import statistics
-import sys
 import tempfile
 import time
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import vroomrs
 
+from profd.formats import Kind, encode_message
+from profd.ingest.envelope import parse_envelope
+from profd.ingest.submit import ProfileItem, envelope_items, file_item, to_message
+from profd.pipeline.task import process_profile_task
+from profd.services import open_services
+from profd.settings import Settings
+from profd.store.profiles import prepare
+from tests.clients.python_sdk import capture_envelopes
+from tests.conftest import SHARED
+
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from profd.formats import (
-    Kind,
-    encode_message,
-)
-from profd.ingest.envelope import parse_envelope  # noqa: E402
-from profd.ingest.submit import ProfileItem, envelope_items, file_item, to_message  # noqa: E402
-from profd.pipeline.task import process_profile_task  # noqa: E402
-from profd.services import open_services  # noqa: E402
-from profd.settings import Settings  # noqa: E402
-from profd.store.profiles import prepare  # noqa: E402
-from tests.clients.python_sdk import capture_envelopes  # noqa: E402
-from tests.conftest import SHARED  # noqa: E402
-
 DATA = ROOT / "bench" / ".data"
 FIXTURES = {
     "node v1 transaction (SDK 9)": "fixtures/sdk/envelope-node9-transaction-profile.bin",
@@ -124,6 +119,10 @@ def vroomrs_write(text: str, kind: Kind, version: str, platform: str) -> None:
     profile.compress()
 
 
+def profd_write(decoder: msgspec.json.Decoder[Any], data: bytes, kind: Kind) -> None:
+    prepare(decoder.decode(data), kind)
+
+
 def per_call(fn: Any, repeat: int) -> float:
     """Median seconds per call over `repeat` loops of at least 0.2 s."""
     fn()
@@ -163,8 +162,8 @@ def main() -> None:
         data = msgspec.json.encode(profile)
         text = data.decode()
         version, platform = profile.get("version") or "", profile["platform"]
-        theirs = per_call(lambda: vroomrs_write(text, kind, version, platform), args.repeat)
-        ours = per_call(lambda: prepare(decoder.decode(data), kind), args.repeat)
+        theirs = per_call(partial(vroomrs_write, text, kind, version, platform), args.repeat)
+        ours = per_call(partial(profd_write, decoder, data, kind), args.repeat)
         megabytes = len(data) / 1e6
         ratios.append(theirs / ours)
         print(
