@@ -48,11 +48,20 @@ def method_frame(method: dict[str, Any]) -> Frame:
 
 def event_time_ns(time: dict[str, Any], clock: str, start_time: int) -> int:
     """An event's time: global clock relative to the trace start, else wall (or CPU) time."""
-    by_name = {key.lower(): value for key, value in time.items()}
     if clock == "Global":
-        return _duration_ns(by_name.get("global")) - start_time
-    monotonic = {key.lower(): value for key, value in (by_name.get("monotonic") or {}).items()}
-    return _duration_ns(monotonic.get("cpu" if clock == "Cpu" else "wall"))
+        return _duration_ns(_field(time, "Global")) - start_time
+    return _duration_ns(_field(_field(time, "Monotonic") or {}, "Cpu" if clock == "Cpu" else "Wall"))
+
+
+def _field(value: dict[str, Any], name: str) -> Any:
+    """Producers disagree on the case of these keys ("Monotonic", "global", "wall")."""
+    found = value.get(name)
+    if found is None:
+        found = value.get(name.lower())
+        if found is None:
+            lowered = name.lower()
+            found = next((v for k, v in value.items() if k.lower() == lowered), None)
+    return found
 
 
 def _duration_ns(value: Any) -> int:

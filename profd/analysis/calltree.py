@@ -101,7 +101,9 @@ class _Paths:
             identity.setdefault(frame_identity(frame, package, function), len(identity))
             for frame, package, function in zip(facts.frames, facts.package, facts.function, strict=True)
         ]
-        prefix_ids: dict[tuple[int, int], int] = {}
+        # A path prefix is (parent prefix, frame identity), packed into one int key.
+        width = len(identity) + 1
+        prefix_ids: dict[int, int] = {}
         prefix_frame: list[int] = []
         depth = max(max((len(s) for s in stacks), default=0), 1)
         prefix = np.full((len(stacks) + 1, depth), -1, dtype=np.int64)
@@ -109,11 +111,12 @@ class _Paths:
             parent = -1
             row = []
             for index in reversed(stack):
-                key = (parent, frame_key[index])
-                parent = prefix_ids.get(key, -1)
-                if parent < 0:
-                    parent = prefix_ids[key] = len(prefix_frame)
+                key = (parent + 1) * width + frame_key[index]
+                found = prefix_ids.get(key)
+                if found is None:
+                    found = prefix_ids[key] = len(prefix_frame)
                     prefix_frame.append(index)
+                parent = found
                 row.append(parent)
             prefix[s, : len(row)] = row
         self.prefix = prefix

@@ -8,6 +8,7 @@ is repaired by processing the message again, and a redelivered message changes n
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 import msgspec
@@ -65,9 +66,20 @@ class ProfileStore:
         return document
 
 
+# Compressor contexts are costly to set up (as much as compressing a small profile) and
+# not thread-safe, so each thread keeps its own.
+_contexts = threading.local()
+
+
 def compress(data: bytes) -> bytes:
-    return bytes(zstandard.ZstdCompressor(level=ZSTD_LEVEL).compress(data))
+    compressor = getattr(_contexts, "compressor", None)
+    if compressor is None:
+        compressor = _contexts.compressor = zstandard.ZstdCompressor(level=ZSTD_LEVEL)
+    return bytes(compressor.compress(data))
 
 
 def decompress(data: bytes) -> bytes:
-    return bytes(zstandard.ZstdDecompressor().decompress(data))
+    decompressor = getattr(_contexts, "decompressor", None)
+    if decompressor is None:
+        decompressor = _contexts.decompressor = zstandard.ZstdDecompressor()
+    return bytes(decompressor.decompress(data))
