@@ -31,6 +31,7 @@ import msgspec
 import vroomrs
 
 from profd.formats import Kind, encode_message
+from profd.gc_pause import gc_paused
 from profd.ingest.envelope import parse_envelope
 from profd.ingest.submit import ProfileItem, envelope_items, file_item, to_message
 from profd.pipeline.task import process_profile_task
@@ -120,7 +121,9 @@ def vroomrs_write(text: str, kind: Kind, version: str, platform: str) -> None:
 
 
 def profd_write(decoder: msgspec.json.Decoder[Any], data: bytes, kind: Kind) -> None:
-    prepare(decoder.decode(data), kind)
+    # As process_profile_task runs it: the collector waits until the profile is stored.
+    with gc_paused():
+        prepare(decoder.decode(data), kind)
 
 
 def per_call(fn: Any, repeat: int) -> float:

@@ -11,11 +11,8 @@ profile with several faults is rejected for the same reason Relay would give.
 
 from __future__ import annotations
 
-import gc
 import math
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
@@ -27,6 +24,7 @@ from profd.formats.android import AndroidChunk, AndroidProfile
 from profd.formats.common import ClientSdk
 from profd.formats.outcome import UI_PROFILE_PLATFORMS
 from profd.formats.sample import SampleChunk, SampleProfile, Transaction
+from profd.gc_pause import gc_paused
 from profd.ingest import expand_android, expand_sample
 from profd.ingest.expand_sample import decode_typed, hex_id, reject
 
@@ -87,7 +85,7 @@ def expand_profile(
         )
     if transaction is not None and not isinstance(transaction, dict):
         raise reject("profiling_invalid_transaction_metadata", "the transaction event is not an object")
-    with _gc_paused():
+    with gc_paused():
         if kind is Kind.SAMPLE_V1:
             expanded = _expand_v1(payload, transaction)
         elif kind is Kind.SAMPLE_V2:
@@ -102,20 +100,6 @@ def expand_profile(
             f"expanded profile is {len(expanded.payload)} bytes (max {max_size})",
         )
     return expanded
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    # An Android trace becomes a few hundred thousand small dicts, and the cyclic collector
-    # would rescan them over and over (3-4x the whole expansion).  Nothing here makes
-    # reference cycles, so pausing it loses nothing.
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
 
 
 def _detect(item_type: str, header: _Header) -> Kind:

@@ -17,6 +17,7 @@ from typing import Any
 from profd.formats import FormatError, Kind, decode_json, decode_message, profile_event_id, validate
 from profd.formats.message import ProfileMessage
 from profd.formats.outcome import chunk_category, rejected_categories
+from profd.gc_pause import gc_paused
 from profd.pipeline import deobfuscate, duration, normalize, react_native, symbolicate
 from profd.pipeline.context import OrganizationLike, ProjectLike, TaskContext
 from profd.pipeline.outcomes import DataCategory, Outcome, OutcomeRecord
@@ -105,8 +106,9 @@ def process_profile_task(payload: bytes, sampled: bool = True, *, context: TaskC
     if not sampled and not context.unsampled_profiles_enabled:
         return task
     try:
-        for step in STAGES:
-            step(task)
+        with gc_paused():
+            for step in STAGES:
+                step(task)
         track_accepted(task)
     except StageFailed as failure:
         log.warning("profile %s rejected: %s", task.event_id, failure)
