@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from profd.analysis.frames import Frame, FrameFacts
+from profd.analysis.frames import FrameFacts
 
 IntArray = npt.NDArray[np.int64]
 
@@ -38,11 +38,6 @@ class CallTree:
 
     def __len__(self) -> int:
         return len(self.frame)
-
-
-def frame_identity(frame: Frame, package: str, function: str) -> tuple[str, str, str]:
-    """What makes two frames one node: package (or file), function and address, not line."""
-    return package or frame.get("filename") or "-", function or "-", frame.get("instruction_addr") or ""
 
 
 def sample_call_trees(
@@ -96,29 +91,27 @@ class _Paths:
 
     def __init__(self, facts: FrameFacts, stacks: list[list[int]], min_depth: int) -> None:
         self.facts = facts
-        identity: dict[tuple[str, str, str], int] = {}
-        frame_key = [
-            identity.setdefault(frame_identity(frame, package, function), len(identity))
-            for frame, package, function in zip(facts.frames, facts.package, facts.function, strict=True)
-        ]
+        frame_key = facts.identity
         # A path prefix is (parent prefix, frame identity), packed into one int key.
-        width = len(identity) + 1
+        width = max(frame_key, default=0) + 2
         prefix_ids: dict[int, int] = {}
         prefix_frame: list[int] = []
-        depth = max(max((len(s) for s in stacks), default=0), 1)
-        prefix = np.full((len(stacks) + 1, depth), -1, dtype=np.int64)
-        for s, stack in enumerate(stacks):
+        flat: list[int] = []
+        lookup, remember, extend = prefix_ids.get, prefix_frame.append, flat.append  # the hot loop
+        for stack in stacks:
             parent = -1
-            row = []
             for index in reversed(stack):
                 key = (parent + 1) * width + frame_key[index]
-                found = prefix_ids.get(key)
-                if found is None:
-                    found = prefix_ids[key] = len(prefix_frame)
-                    prefix_frame.append(index)
-                parent = found
-                row.append(parent)
-            prefix[s, : len(row)] = row
+                parent = lookup(key, -1)
+                if parent < 0:
+                    parent = prefix_ids[key] = len(prefix_frame)
+                    remember(index)
+                extend(parent)
+        lengths = np.fromiter(map(len, stacks), np.int64, len(stacks))
+        prefix = np.full((len(stacks) + 1, max(int(lengths.max(initial=0)), 1)), -1, dtype=np.int64)
+        rows = np.repeat(np.arange(len(stacks)), lengths)
+        columns = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+        prefix[rows, columns] = flat
         self.prefix = prefix
         self.prefix_frame = np.asarray(prefix_frame or [0], dtype=np.int64)
         self.owns_time = self._owned(min_depth)

@@ -150,20 +150,39 @@ def should_aggregate(frame: Frame, profile_platform: str) -> bool:
 
 @dataclass(frozen=True)
 class FrameFacts:
-    """What the analysis needs of each frame of a profile, computed once per profile."""
+    """What the analysis needs of each frame of a profile, computed in one pass per profile."""
 
     frames: list[Frame]
     package: list[str]  # module_or_package
     function: list[str]
     application: npt.NDArray[np.bool_]  # in_app, where unknown counts as application
     aggregatable: npt.NDArray[np.bool_]  # can be a function in function metrics
+    # Frames with equal identity are one call-tree node: package (or file), function and
+    # address, but not the line.
+    identity: list[int]
 
     @classmethod
     def of(cls, frames: list[Frame], platform: str) -> FrameFacts:
+        packages, functions, application, aggregatable, identity = [], [], [], [], []
+        identities: dict[tuple[str, str, str], int] = {}
+        for frame in frames:
+            package = module_or_package(frame)
+            function = frame.get("function") or ""
+            packages.append(package)
+            functions.append(function)
+            application.append(frame.get("in_app") is not False)
+            aggregatable.append(bool(function) and should_aggregate(frame, platform))
+            key = (
+                package or frame.get("filename") or "-",
+                function or "-",
+                frame.get("instruction_addr") or "",
+            )
+            identity.append(identities.setdefault(key, len(identities)))
         return cls(
             frames=frames,
-            package=[module_or_package(f) for f in frames],
-            function=[f.get("function") or "" for f in frames],
-            application=np.fromiter((f.get("in_app") is not False for f in frames), bool, len(frames)),
-            aggregatable=np.fromiter((should_aggregate(f, platform) for f in frames), bool, len(frames)),
+            package=packages,
+            function=functions,
+            application=np.array(application, dtype=bool),
+            aggregatable=np.array(aggregatable, dtype=bool),
+            identity=identity,
         )
