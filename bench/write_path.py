@@ -12,7 +12,8 @@ bench/.data); the node and android inputs are the captures and fixtures in ../sh
     .venv/bin/python -m bench.write_path [--repeat 7] [--seconds 20] [--fresh]   (from the repository root)
 
 Prints per input: profiles/s and MB/s of input JSON for each, and the ratio profd/vroomrs
-(> 1 means profd is faster).  Medians of --repeat timed loops of at least 0.2 s each.
+(> 1 means profd is faster).  The two alternate in --repeat rounds of timed loops of at
+least 0.2 s each; times are medians, the ratio is the median of the rounds' ratios.
 """
 
 from __future__ import annotations
@@ -126,8 +127,8 @@ def profd_write(decoder: msgspec.json.Decoder[Any], data: bytes, kind: Kind) -> 
         prepare(decoder.decode(data), kind)
 
 
-def per_call(fn: Any, repeat: int) -> float:
-    """Median seconds per call over `repeat` loops of at least 0.2 s."""
+def calibrated(fn: Any) -> int:
+    """How many calls make a timed loop of at least 0.2 s."""
     fn()
     loops = 1
     while True:
@@ -135,15 +136,29 @@ def per_call(fn: Any, repeat: int) -> float:
         for _ in range(loops):
             fn()
         if time.perf_counter() - start >= 0.2:
-            break
+            return loops
         loops *= 2
-    timings = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        for _ in range(loops):
-            fn()
-        timings.append((time.perf_counter() - start) / loops)
-    return statistics.median(timings)
+
+
+def timed(fn: Any, loops: int) -> float:
+    start = time.perf_counter()
+    for _ in range(loops):
+        fn()
+    return (time.perf_counter() - start) / loops
+
+
+def compare(theirs: Any, ours: Any, repeat: int) -> tuple[float, float, float]:
+    """Median seconds per call of each, and the median of per-round ratios.
+
+    The two alternate round by round, so a noisy neighbour slows both alike.
+    """
+    loops_theirs, loops_ours = calibrated(theirs), calibrated(ours)
+    rounds = [(timed(theirs, loops_theirs), timed(ours, loops_ours)) for _ in range(repeat)]
+    return (
+        statistics.median(t for t, _ in rounds),
+        statistics.median(o for _, o in rounds),
+        statistics.median(t / o for t, o in rounds),
+    )
 
 
 def main() -> None:
@@ -153,6 +168,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--seconds", type=float, default=20.0, help="length of the captured SDK workload")
     parser.add_argument("--fresh", action="store_true", help="capture the SDK inputs again")
+    parser.add_argument("--only", default="", help="only inputs whose name contains this")
     args = parser.parse_args()
     decoder = msgspec.json.Decoder()
     with tempfile.TemporaryDirectory() as scratch:
@@ -162,16 +178,21 @@ def main() -> None:
     print("-" * len(header))
     ratios = []
     for name, (profile, kind) in cases.items():
+        if args.only not in name:
+            continue
         data = msgspec.json.encode(profile)
         text = data.decode()
         version, platform = profile.get("version") or "", profile["platform"]
-        theirs = per_call(partial(vroomrs_write, text, kind, version, platform), args.repeat)
-        ours = per_call(partial(profd_write, decoder, data, kind), args.repeat)
+        theirs, ours, ratio = compare(
+            partial(vroomrs_write, text, kind, version, platform),
+            partial(profd_write, decoder, data, kind),
+            args.repeat,
+        )
         megabytes = len(data) / 1e6
-        ratios.append(theirs / ours)
+        ratios.append(ratio)
         print(
             f"{name:36} {len(data) / 1e3:7.1f} {1 / theirs:10.0f} {megabytes / theirs:6.1f} "
-            f"{1 / ours:9.0f} {megabytes / ours:6.1f} {theirs / ours:6.2f}"
+            f"{1 / ours:9.0f} {megabytes / ours:6.1f} {ratio:6.2f}"
         )
     print(f"geometric mean ratio profd/vroomrs: {statistics.geometric_mean(ratios):.2f}")
 

@@ -163,26 +163,20 @@ class FrameFacts:
 
     @classmethod
     def of(cls, frames: list[Frame], platform: str) -> FrameFacts:
-        packages, functions, application, aggregatable, identity = [], [], [], [], []
+        packages = [module_or_package(f) for f in frames]
+        functions = [f.get("function") or "" for f in frames]
         identities: dict[tuple[str, str, str], int] = {}
-        for frame in frames:
-            package = module_or_package(frame)
-            function = frame.get("function") or ""
-            packages.append(package)
-            functions.append(function)
-            application.append(frame.get("in_app") is not False)
-            aggregatable.append(bool(function) and should_aggregate(frame, platform))
-            key = (
-                package or frame.get("filename") or "-",
-                function or "-",
-                frame.get("instruction_addr") or "",
-            )
-            identity.append(identities.setdefault(key, len(identities)))
         return cls(
             frames=frames,
             package=packages,
             function=functions,
-            application=np.array(application, dtype=bool),
-            aggregatable=np.array(aggregatable, dtype=bool),
-            identity=identity,
+            application=np.fromiter((f.get("in_app") is not False for f in frames), bool, len(frames)),
+            aggregatable=np.fromiter((should_aggregate(f, platform) for f in frames), bool, len(frames)),
+            identity=[
+                identities.setdefault(
+                    (package or f.get("filename") or "-", function or "-", f.get("instruction_addr") or ""),
+                    len(identities),
+                )
+                for f, package, function in zip(frames, packages, functions, strict=True)
+            ],
         )
