@@ -1,0 +1,1 @@
+"""Carrying messages from ingest to the pipeline: at least once, committed after processing."""
