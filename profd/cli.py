@@ -154,6 +154,46 @@ def run_task(services: Services, path: str, message: bytes, sampled: bool) -> Pr
     return ProcessResult(path, run.event_id, main.outcome.name.lower(), main.reason, main.category.api_name)
 
 
+@app.command()
+def serve(
+    data_dir: DataDir = None,
+    host: Annotated[str | None, typer.Option(help="Interface to listen on [default: 127.0.0.1].")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on [default: 8000].")] = None,
+    public_url: Annotated[str | None, typer.Option(help="How SDKs reach this server, for the DSN.")] = None,
+) -> None:
+    """Receive profiles from Sentry SDKs and process them (ingest and a worker, one process)."""
+    import uvicorn
+
+    from profd.web.app import create_app
+
+    settings = Settings.load(data_dir=data_dir, host=host, port=port, public_url=public_url)
+    services = open_services(settings)
+    _, project = services.default_project()
+    console.print(f"profd is listening on http://{settings.host}:{settings.port}")
+    console.print(f"DSN of project [bold]{project.slug}[/bold]: {services.dsn(project)}")
+    try:
+        uvicorn.run(create_app(services), host=settings.host, port=settings.port, log_level="warning")
+    finally:
+        services.close()
+
+
+@app.command()
+def worker(data_dir: DataDir = None) -> None:
+    """Only process what is queued (the pipeline worker without the HTTP server)."""
+    import signal
+
+    from profd.bus.worker import CONSUMER_GROUP, stream_processor
+
+    services = _services(data_dir)
+    processor = stream_processor(services.queue.consumer(CONSUMER_GROUP), services.task_context())
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, lambda *_: processor.signal_shutdown())
+    try:
+        processor.run()
+    finally:
+        services.close()
+
+
 @projects_app.command("create")
 def projects_create(
     name: str,

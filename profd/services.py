@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from profd.bus.sqlite_queue import SqliteQueue
+from profd.bus.worker import CONSUMER_GROUP
+from profd.ingest.endpoint import EnvelopeEndpoint
 from profd.pipeline.context import TaskContext
 from profd.pipeline.outcomes import OutcomeTracker
 from profd.pipeline.symbolicator import EmptySymbolStore, Symbolicator
@@ -21,6 +24,7 @@ class Services:
     profiles: ProfileStore
     symbolicator: Symbolicator
     outcomes: OutcomeTracker
+    queue: SqliteQueue
 
     def task_context(self) -> TaskContext:
         return TaskContext(
@@ -45,10 +49,21 @@ class Services:
 
     def dsn(self, project: Project) -> str:
         key = self.index.keys(project.id)[0]
-        scheme, _, host = self.settings.public_url.partition("://")
+        scheme, _, host = self.settings.dsn_base_url.partition("://")
         return f"{scheme}://{key.public_key}@{host.rstrip('/')}/{project.id}"
 
+    def envelope_endpoint(self) -> EnvelopeEndpoint:
+        return EnvelopeEndpoint(
+            directory=self.index,
+            queue=self.queue,
+            outcomes=self.outcomes,
+            consumer_group=CONSUMER_GROUP,
+            max_size=self.settings.max_profile_size,
+            max_queue_depth=self.settings.queue_max_depth,
+        )
+
     def close(self) -> None:
+        self.queue.close()
         self.index.close()
 
 
@@ -63,4 +78,5 @@ def open_services(settings: Settings) -> Services:
         profiles=ProfileStore(blobs, index, settings.default_retention_days),
         symbolicator=EmptySymbolStore(),
         outcomes=OutcomeTracker(index),
+        queue=SqliteQueue(settings.queue_path),
     )

@@ -16,14 +16,28 @@ class Settings(msgspec.Struct, kw_only=True):
     data_dir: Path = Path("profd-data")
     # Object storage for profile blobs; obstore URL (file://, s3://, gs://, az://).
     blob_url: str | None = None
-    # How SDKs reach this server; used to print DSNs.
-    public_url: str = "http://127.0.0.1:8000"
+    # Where `profd serve` listens.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # How SDKs reach this server, for the DSNs profd prints [default: http://host:port].
+    public_url: str | None = None
     # Sentry's option profiling.profile_metrics.unsampled_profiles.enabled.
     unsampled_profiles_enabled: bool = False
     # Retention for organizations without their own setting.
     default_retention_days: int = 90
-    # Largest expanded profile accepted (Relay's limits.max_profile_size).
+    # Largest expanded profile accepted (Relay's limits.max_profile_size), and the largest
+    # request body once decompressed.
     max_profile_size: int = 50 * MIB
+    # Messages waiting for the worker beyond which ingest answers 429.
+    queue_max_depth: int = 10_000
+
+    @property
+    def dsn_base_url(self) -> str:
+        return self.public_url or f"http://{self.host}:{self.port}"
+
+    @property
+    def queue_path(self) -> Path:
+        return self.data_dir / "bus.sqlite3"
 
     @property
     def blob_store_url(self) -> str:

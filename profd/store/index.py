@@ -248,6 +248,13 @@ class Index:
             ProjectKey(row["id"], row["project_id"], row["public_key"], bool(row["active"])) for row in rows
         ]
 
+    def key_by_public_key(self, public_key: str) -> ProjectKey | None:
+        rows = self._query("SELECT * FROM project_keys WHERE public_key = ?", (public_key,))
+        if not rows:
+            return None
+        row = rows[0]
+        return ProjectKey(row["id"], row["project_id"], row["public_key"], bool(row["active"]))
+
     def mark_has_profiles(self, project_id: int) -> bool:
         with self._transaction() as db:
             cursor = db.execute(

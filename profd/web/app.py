@@ -1,0 +1,64 @@
+"""The ASGI app: Sentry's envelope endpoint, and the pipeline worker beside it.
+
+SDKs post envelopes to ``/api/{project_id}/envelope/`` exactly as they post to Sentry.
+The worker consumes the bus in a thread of the same process and stops with it, finishing
+the message in hand; what it has not committed is processed again on the next start.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from profd.bus.worker import CONSUMER_GROUP, stream_processor
+from profd.ingest.endpoint import IngestError, public_key_of
+from profd.services import Services
+
+log = logging.getLogger(__name__)
+
+
+def create_app(services: Services, run_worker: bool = True) -> FastAPI:
+    endpoint = services.envelope_endpoint()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        processor = None
+        thread = None
+        if run_worker:
+            processor = stream_processor(services.queue.consumer(CONSUMER_GROUP), services.task_context())
+            thread = threading.Thread(target=processor.run, name="profd-worker", daemon=True)
+            thread.start()
+        yield
+        if processor is not None and thread is not None:
+            processor.signal_shutdown()
+            thread.join(timeout=60)
+
+    app = FastAPI(title="profd", lifespan=lifespan)
+
+    @app.post("/api/{project_id}/envelope/", include_in_schema=False)
+    async def envelope(project_id: int, request: Request) -> Response:
+        body = await request.body()
+        public_key = public_key_of(
+            request.headers.get("x-sentry-auth"), request.query_params.get("sentry_key")
+        )
+        try:
+            # Decompressing and expanding is CPU work: keep it off the event loop.
+            event_id = await run_in_threadpool(
+                endpoint.accept, project_id, public_key, body, request.headers.get("content-encoding")
+            )
+        except IngestError as e:
+            headers = {"Retry-After": str(e.retry_after)} if e.retry_after else None
+            return JSONResponse({"detail": e.detail}, status_code=e.status, headers=headers)
+        return JSONResponse({"id": event_id})
+
+    @app.get("/health", include_in_schema=False)
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
