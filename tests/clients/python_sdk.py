@@ -71,20 +71,25 @@ class _Capture(BaseHTTPRequestHandler):
         pass
 
 
-def capture_envelopes(
-    directory: Path, seconds: float, modes: tuple[str, ...] = ("transaction", "continuous")
-) -> list[Path]:
-    """Run the workload once per profiling mode, in parallel; save every envelope sent."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _Capture)
-    _Capture.bodies = []
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    dsn = f"http://public@127.0.0.1:{server.server_address[1]}/1"
+MODES = ("transaction", "continuous")
+
+
+def run_workload(dsn: str, directory: Path, seconds: float, modes: tuple[str, ...] = MODES) -> None:
+    """Run the workload once per profiling mode, in parallel, sending to `dsn`."""
     program = directory / "workload.py"
     program.write_text(WORKLOAD)
     runs = [subprocess.Popen([sys.executable, str(program), dsn, mode, str(seconds)]) for mode in modes]
+    for run in runs:
+        assert run.wait(timeout=seconds + 120) == 0, "the sentry-sdk workload failed"
+
+
+def capture_envelopes(directory: Path, seconds: float, modes: tuple[str, ...] = MODES) -> list[Path]:
+    """Run the workload against a capture server; save every envelope sent."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Capture)
+    _Capture.bodies = []
+    threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        for run in runs:
-            assert run.wait(timeout=seconds + 120) == 0, "the sentry-sdk workload failed"
+        run_workload(f"http://public@127.0.0.1:{server.server_address[1]}/1", directory, seconds, modes)
     finally:
         server.shutdown()
     paths = []

@@ -1,0 +1,107 @@
+"""A real `profd serve` on a free loopback port, as a test fixture."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+from profd.settings import Settings
+from profd.store import Index
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class Server:
+    data_dir: Path
+    port: int
+    environment: dict[str, str]
+    process: subprocess.Popen[str] | None = None
+    dsn: str = ""
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def public_key(self) -> str:
+        return self.dsn.split("//", 1)[1].split("@", 1)[0]
+
+    def start(self) -> Server:
+        command = [
+            sys.executable,
+            "-m",
+            "profd",
+            "serve",
+            "--data-dir",
+            str(self.data_dir),
+            "--port",
+            str(self.port),
+        ]
+        self.process = subprocess.Popen(
+            command,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env={**os.environ, "COLUMNS": "200", **self.environment},
+        )
+        assert self.process.stdout is not None
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            found = re.search(r"(http://[0-9a-f]+@\S+/\d+)", line)
+            if found:
+                self.dsn = found.group(1)
+                break
+        self._wait_healthy(deadline)
+        return self
+
+    def _wait_healthy(self, deadline: float) -> None:
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/health", timeout=1) as response:
+                    if response.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.1)
+        raise AssertionError("profd serve did not come up")
+
+    def stop(self, sig: int = signal.SIGTERM) -> int:
+        assert self.process is not None
+        self.process.send_signal(sig)
+        code = self.process.wait(timeout=60)
+        self.process = None
+        return code
+
+    def index(self) -> Index:
+        return Index(Settings.load(data_dir=self.data_dir).index_path)
+
+    def wait_until_drained(self, timeout: float = 60) -> None:
+        """Until the worker has committed every queued message."""
+        from profd.bus.sqlite_queue import SqliteQueue
+        from profd.bus.worker import CONSUMER_GROUP
+
+        queue = SqliteQueue(Settings.load(data_dir=self.data_dir).queue_path)
+        deadline = time.monotonic() + timeout
+        try:
+            while queue.pending("profiles", CONSUMER_GROUP) and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert queue.pending("profiles", CONSUMER_GROUP) == 0, "the worker did not drain the queue"
+        finally:
+            queue.close()
+
+
+def start_server(data_dir: Path, **environment: str) -> Server:
+    return Server(data_dir=data_dir, port=free_port(), environment=environment).start()
