@@ -46,7 +46,7 @@ def decode_message(raw: bytes) -> ProfileMessage:
     except msgspec.ValidationError as e:
         message, _, path = str(e).partition(" - at ")
         raise FormatError(message, path.strip("`") or "$", "payload") from None
-    except msgspec.DecodeError as e:
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
         raise FormatError(f"not a msgpack message: {e}", "$", "payload") from None
 
 

@@ -32,7 +32,10 @@ class Item:
         return str(self.headers.get("type") or "")
 
     def json(self) -> dict[str, Any]:
-        document = _json.decode(self.payload)
+        try:
+            document = _json.decode(self.payload)
+        except (msgspec.DecodeError, UnicodeDecodeError) as e:
+            raise FormatError(f"{self.type} item is not JSON: {e}", "$", "payload") from None
         if not isinstance(document, dict):
             raise FormatError(f"{self.type} item is not a JSON object", "$", "payload")
         return document
@@ -123,7 +126,7 @@ def _line(data: bytes, start: int) -> tuple[bytes, int]:
 def _header(line: bytes, path: str) -> dict[str, Any]:
     try:
         header = _json.decode(line)
-    except msgspec.DecodeError as e:
+    except (msgspec.DecodeError, UnicodeDecodeError) as e:
         raise FormatError(f"header is not JSON: {e}", path, "payload") from None
     if not isinstance(header, dict):
         raise FormatError("header is not a JSON object", path, "payload")

@@ -48,7 +48,13 @@ class ProfileItem:
 def envelope_items(envelope: Envelope) -> list[ProfileItem]:
     """The profile items of an envelope, each with the envelope's transaction event."""
     transaction_item = envelope.first("transaction")
-    transaction = transaction_item.json() if transaction_item is not None else None
+    try:
+        transaction = transaction_item.json() if transaction_item is not None else None
+    except FormatError as e:
+        # A broken transaction is dropped (Relay counts it as an error event); its profile
+        # then travels alone and is refused as missing its transaction.
+        log.info("transaction item dropped: %s", e)
+        transaction = None
     return [
         ProfileItem(
             payload=item.payload,

@@ -28,8 +28,9 @@ class Server:
     data_dir: Path
     port: int
     environment: dict[str, str]
-    process: subprocess.Popen[str] | None = None
+    process: subprocess.Popen[bytes] | None = None
     dsn: str = ""
+    log: Path | None = None
 
     @property
     def url(self) -> str:
@@ -50,21 +51,23 @@ class Server:
             "--port",
             str(self.port),
         ]
-        self.process = subprocess.Popen(
-            command,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-            env={**os.environ, "COLUMNS": "200", **self.environment},
-        )
-        assert self.process.stdout is not None
+        # Output goes to a file: a pipe nobody reads would block the server once full.
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.log = self.data_dir.parent / f"serve-{self.port}.log"
+        with self.log.open("a") as log:
+            self.process = subprocess.Popen(
+                command,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, "COLUMNS": "200", **self.environment},
+            )
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = self.process.stdout.readline()
-            found = re.search(r"(http://[0-9a-f]+@\S+/\d+)", line)
+        while time.monotonic() < deadline and not self.dsn:
+            found = re.search(r"(http://[0-9a-f]+@\S+/\d+)", self.log.read_text())
             if found:
                 self.dsn = found.group(1)
-                break
+            else:
+                time.sleep(0.05)
         self._wait_healthy(deadline)
         return self
 

@@ -173,3 +173,10 @@ def test_any_mutation_gives_a_format_error_or_passes(path: list[Any], value: Any
         assert error.reason.startswith("profiling_") and error.path.startswith("$")
     else:
         assert kind is Kind.SAMPLE_V1
+
+
+def test_invalid_utf8_is_a_format_error() -> None:
+    with pytest.raises(FormatError):
+        decode_json(b'{"platform": "\xff"}')
+    with pytest.raises(FormatError):
+        decode_json(b"\x9a")
