@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck clean
+.PHONY: run examples test lint typecheck clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,13 +13,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
+	$(BIN)/profd serve --data-dir profd-data
+
+examples: $(STAMP)
 	$(BIN)/profd process --data-dir profd-data examples/*.json
 	$(BIN)/profd outcomes --data-dir profd-data
 	$(BIN)/profd profiles list --data-dir profd-data
 
 lint: $(STAMP)
-	$(BIN)/ruff check profd tests
-	$(BIN)/ruff format --check profd tests
+	$(BIN)/ruff check profd tests bench
+	$(BIN)/ruff format --check profd tests bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
