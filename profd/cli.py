@@ -160,27 +160,54 @@ def serve(
     host: Annotated[str | None, typer.Option(help="Interface to listen on [default: 127.0.0.1].")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on [default: 8000].")] = None,
     public_url: Annotated[str | None, typer.Option(help="How SDKs reach this server, for the DSN.")] = None,
+    worker_mode: Annotated[
+        str,
+        typer.Option("--worker", help="Run the pipeline worker as a child 'process', a 'thread', or 'none'."),
+    ] = "process",
 ) -> None:
-    """Receive profiles from Sentry SDKs and process them (ingest and a worker, one process)."""
+    """Receive profiles from Sentry SDKs and process them: ingest, and the pipeline worker beside it.
+
+    The worker runs in a child process by default, so that ingest and processing each have a
+    core; it stops with the server, finishing the message in hand.
+    """
+    import os
+    import subprocess
+    import sys
+
     import uvicorn
 
     from profd.web.app import create_app
 
+    if worker_mode not in ("process", "thread", "none"):
+        raise typer.BadParameter("process, thread or none", param_hint="--worker")
     settings = Settings.load(data_dir=data_dir, host=host, port=port, public_url=public_url)
     services = open_services(settings)
     _, project = services.default_project()
+    child = None
+    if worker_mode == "process":
+        command = [sys.executable, "-m", "profd", "worker", "--data-dir", str(settings.data_dir)]
+        child = subprocess.Popen([*command, "--parent-pid", str(os.getpid())])
     console.print(f"profd is listening on http://{settings.host}:{settings.port}")
     console.print(f"DSN of project [bold]{project.slug}[/bold]: {services.dsn(project)}")
     try:
-        uvicorn.run(create_app(services), host=settings.host, port=settings.port, log_level="warning")
+        app_ = create_app(services, run_worker=worker_mode == "thread")
+        uvicorn.run(app_, host=settings.host, port=settings.port, log_level="warning")
     finally:
+        if child is not None:
+            child.terminate()
+            child.wait(timeout=120)
         services.close()
 
 
 @app.command()
-def worker(data_dir: DataDir = None) -> None:
+def worker(
+    data_dir: DataDir = None,
+    parent_pid: Annotated[int | None, typer.Option(help="Stop when this process is gone.")] = None,
+) -> None:
     """Only process what is queued (the pipeline worker without the HTTP server)."""
+    import os
     import signal
+    import threading
 
     from profd.bus.worker import CONSUMER_GROUP, stream_processor
 
@@ -188,6 +215,14 @@ def worker(data_dir: DataDir = None) -> None:
     processor = stream_processor(services.queue.consumer(CONSUMER_GROUP), services.task_context())
     for stop in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop, lambda *_: processor.signal_shutdown())
+    if parent_pid is not None:
+        # A server killed with -9 cannot stop its worker; the worker notices it is orphaned.
+        def watch_parent() -> None:
+            while os.getppid() == parent_pid:
+                time.sleep(0.5)
+            processor.signal_shutdown()
+
+        threading.Thread(target=watch_parent, daemon=True).start()
     try:
         processor.run()
     finally:
