@@ -47,10 +47,14 @@ def templates(seconds: float) -> list[tuple[bytes, bytes]]:
 
 
 def peak_rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    """Peak resident memory of the process and its children (the worker), in MB."""
+    total = 0.0
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    for process in [pid, *map(int, children)]:
+        for line in Path(f"/proc/{process}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                total += int(line.split()[1]) / 1024
+    return total
 
 
 def client(
@@ -130,7 +134,7 @@ def main() -> None:
         f"processed profiles/s e2e   {stored / drained:8.1f}   ({stored} stored; queue drained {drained - sent:.1f} s after the last send)"
     )
     print(f"queue depth max / at end   {deepest:8d} / {left_when_sending_stopped}")
-    print(f"server peak RSS (MB)       {rss:8.1f}")
+    print(f"peak RSS, server + worker  {rss:8.1f} MB")
 
 
 if __name__ == "__main__":
