@@ -229,6 +229,24 @@ def worker(
         services.close()
 
 
+tokens_app = typer.Typer(help="Bearer tokens for the API and sentry-cli.", no_args_is_help=True)
+app.add_typer(tokens_app, name="tokens")
+
+
+@tokens_app.command("create")
+def tokens_create(
+    data_dir: DataDir = None,
+    org: Annotated[str, typer.Option(help="Organization slug.")] = "default",
+) -> None:
+    """Create a token for an organization and print it (it is shown only once)."""
+    services = _services(data_dir)
+    services.default_project()
+    organization = services.index.organization_by_slug(org)
+    if organization is None:
+        raise typer.BadParameter(f"no organization {org!r}", param_hint="--org")
+    print(services.index.create_token(organization.id))
+
+
 @projects_app.command("create")
 def projects_create(
     name: str,

@@ -9,9 +9,11 @@ from profd.bus.worker import CONSUMER_GROUP
 from profd.ingest.endpoint import EnvelopeEndpoint
 from profd.pipeline.context import TaskContext
 from profd.pipeline.outcomes import OutcomeTracker
-from profd.pipeline.symbolicator import EmptySymbolStore, Symbolicator
+from profd.pipeline.symbolicator import Symbolicator
 from profd.settings import Settings
 from profd.store import BlobStore, Index, Organization, ProfileStore, Project
+from profd.symbols.store import SymbolStore
+from profd.symbols.symbolicator import LocalSymbolicator
 
 DEFAULT_SLUG = "default"
 
@@ -25,6 +27,7 @@ class Services:
     symbolicator: Symbolicator
     outcomes: OutcomeTracker
     queue: SqliteQueue
+    symbols: SymbolStore
 
     def task_context(self) -> TaskContext:
         return TaskContext(
@@ -64,6 +67,7 @@ class Services:
 
     def close(self) -> None:
         self.queue.close()
+        self.symbols.close()
         self.index.close()
 
 
@@ -71,12 +75,14 @@ def open_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     index = Index(settings.index_path)
     blobs = BlobStore(settings.blob_store_url)
+    symbols = SymbolStore(settings.data_dir / "symbols")
     return Services(
         settings=settings,
         index=index,
         blobs=blobs,
         profiles=ProfileStore(blobs, index, settings.default_retention_days),
-        symbolicator=EmptySymbolStore(),
+        symbolicator=LocalSymbolicator(symbols),
+        symbols=symbols,
         outcomes=OutcomeTracker(index),
         queue=SqliteQueue(settings.queue_path),
     )

@@ -67,7 +67,10 @@ def normalize(profile: Profile, kind: Kind) -> None:
             normalize_frames({"platform": "javascript", "profile": js_profile["profile"]})
         if profile.get("build_id"):
             images = profile.setdefault("debug_meta", {}).setdefault("images", [])
-            images.append({"type": "proguard", "uuid": profile["build_id"]})
+            image = {"type": "proguard", "uuid": profile["build_id"]}
+            # Ingest (Relay) may have listed the mapping already; vroom appends regardless.
+            if image not in images:
+                images.append(image)
             profile["build_id"] = ""
 
 

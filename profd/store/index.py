@@ -6,6 +6,7 @@ pipeline).  Schema changes are numbered migrations keyed on ``PRAGMA user_versio
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import sqlite3
 import threading
@@ -106,6 +107,15 @@ MIGRATIONS = [
         PRIMARY KEY (project_id, profile_id, fingerprint)
     );
     CREATE INDEX functions_by_time ON functions (project_id, start, fingerprint);
+    """,
+    """
+    CREATE TABLE tokens (
+        id INTEGER PRIMARY KEY,
+        organization_id INTEGER NOT NULL REFERENCES organizations(id),
+        token_hash TEXT NOT NULL UNIQUE,
+        created REAL NOT NULL,
+        revoked INTEGER NOT NULL DEFAULT 0
+    );
     """,
 ]
 
@@ -255,6 +265,30 @@ class Index:
         row = rows[0]
         return ProjectKey(row["id"], row["project_id"], row["public_key"], bool(row["active"]))
 
+    def create_token(self, organization_id: int) -> str:
+        """A new bearer token for the organization; only its hash is kept, so it is shown once."""
+        token = "profd_" + secrets.token_urlsafe(32)
+        with self._transaction() as db:
+            db.execute(
+                "INSERT INTO tokens (organization_id, token_hash, created) VALUES (?, ?, ?)",
+                (organization_id, _token_hash(token), time.time()),
+            )
+        return token
+
+    def organization_for_token(self, token: str) -> Organization | None:
+        rows = self._query(
+            "SELECT o.* FROM tokens t JOIN organizations o ON o.id = t.organization_id"
+            " WHERE t.token_hash = ? AND NOT t.revoked",
+            (_token_hash(token),),
+        )
+        return _organization(rows[0]) if rows else None
+
+    def project_by_slug(self, organization_id: int, slug: str) -> Project | None:
+        rows = self._query(
+            "SELECT * FROM projects WHERE organization_id = ? AND slug = ?", (organization_id, slug)
+        )
+        return _project(rows[0]) if rows else None
+
     def mark_has_profiles(self, project_id: int) -> bool:
         with self._transaction() as db:
             cursor = db.execute(
@@ -382,6 +416,10 @@ class Index:
             )
             for row in rows
         ]
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def _organization(row: sqlite3.Row) -> Organization:

@@ -19,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from profd.bus.worker import CONSUMER_GROUP, stream_processor
 from profd.ingest.endpoint import IngestError, public_key_of
 from profd.services import Services
+from profd.web.uploads import Refused, refused, upload_routes
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +57,9 @@ def create_app(services: Services, run_worker: bool = True) -> FastAPI:
             headers = {"Retry-After": str(e.retry_after)} if e.retry_after else None
             return JSONResponse({"detail": e.detail}, status_code=e.status, headers=headers)
         return JSONResponse({"id": event_id})
+
+    app.include_router(upload_routes(services))
+    app.add_exception_handler(Refused, refused)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

@@ -1,0 +1,212 @@
+"""The debug-file store: what sentry-cli uploads, assembled, checked and indexed.
+
+sentry-cli sends files in chunks named by their SHA-1, then asks for each file to be
+assembled from its chunks.  A file is assembled only when every chunk is present; it is
+checked against its own SHA-1, recognised (ProGuard mapping, or an object file symbolic can
+read) and only then written and indexed, so nothing half-written is ever visible.  Files are
+indexed per project by the id a profile refers to them with: the ProGuard UUID or the
+debug id.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import sqlite3
+import tempfile
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+
+# The namespace ProGuard UUIDs are derived in: uuid5(uuid5(DNS, "guardsquare.com"), text).
+PROGUARD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "guardsquare.com")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS debug_files (
+    project_id INTEGER NOT NULL,
+    checksum TEXT NOT NULL,
+    name TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    debug_id TEXT NOT NULL,
+    code_id TEXT,
+    arch TEXT,
+    size INTEGER NOT NULL,
+    created REAL NOT NULL,
+    PRIMARY KEY (project_id, checksum)
+);
+CREATE INDEX IF NOT EXISTS debug_files_by_id ON debug_files (project_id, debug_id);
+CREATE TABLE IF NOT EXISTS failures (
+    project_id INTEGER NOT NULL,
+    checksum TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    PRIMARY KEY (project_id, checksum)
+);
+"""
+
+
+class DebugFile(msgspec.Struct, frozen=True):
+    project_id: int
+    checksum: str
+    name: str
+    kind: str  # "proguard", or the object format: "elf", "macho", "pe", "pdb", "breakpad", "wasm"
+    debug_id: str
+    code_id: str | None
+    arch: str | None
+    size: int
+
+
+@dataclass(frozen=True)
+class AssembleResult:
+    state: str  # "not_found" (chunks missing), "ok" or "error"
+    missing_chunks: list[str]
+    detail: str | None = None
+    file: DebugFile | None = None
+
+
+class BadDebugFile(ValueError):
+    pass
+
+
+class SymbolStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.chunks = root / "chunks"
+        self.files = root / "files"
+        self.chunks.mkdir(parents=True, exist_ok=True)
+        self.files.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(root / "symbols.sqlite3", check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA busy_timeout=10000")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    # -- chunks ----------------------------------------------------------------------------
+
+    def put_chunk(self, checksum: str, data: bytes) -> None:
+        """Keep one uploaded chunk; its name must be its SHA-1."""
+        if hashlib.sha1(data).hexdigest() != checksum.lower():
+            raise BadDebugFile(f"chunk {checksum} does not match its SHA-1")
+        _write_atomically(self.chunks / checksum.lower(), data)
+
+    def missing_chunks(self, checksums: list[str]) -> list[str]:
+        return [c for c in checksums if not (self.chunks / c.lower()).exists()]
+
+    # -- files -----------------------------------------------------------------------------
+
+    def assemble(
+        self, project_id: int, checksum: str, name: str, chunks: list[str], debug_id: str | None
+    ) -> AssembleResult:
+        """Build the file from its chunks, check and index it; idempotent for a checksum."""
+        existing = self.by_checksum(project_id, checksum)
+        if existing is not None:
+            return AssembleResult("ok", [], file=existing)
+        missing = self.missing_chunks(chunks)
+        if missing:
+            return AssembleResult("not_found", missing)
+        data = b"".join((self.chunks / c.lower()).read_bytes() for c in chunks)
+        try:
+            if hashlib.sha1(data).hexdigest() != checksum.lower():
+                raise BadDebugFile("the assembled file does not match its checksum")
+            kind, file_debug_id, code_id, arch = identify(name, data)
+        except BadDebugFile as e:
+            self._fail(project_id, checksum, str(e))
+            return AssembleResult("error", [], detail=str(e))
+        record = DebugFile(project_id, checksum.lower(), name, kind, file_debug_id, code_id, arch, len(data))
+        _write_atomically(self.files / record.checksum, data)
+        with self._lock:
+            self._db.execute(
+                "INSERT OR IGNORE INTO debug_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    project_id,
+                    record.checksum,
+                    name,
+                    kind,
+                    record.debug_id,
+                    code_id,
+                    arch,
+                    len(data),
+                    time.time(),
+                ),
+            )
+        return AssembleResult("ok", [], file=record)
+
+    def failure(self, project_id: int, checksum: str) -> str | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT detail FROM failures WHERE project_id = ? AND checksum = ?",
+                (project_id, checksum.lower()),
+            ).fetchone()
+        return str(row[0]) if row else None
+
+    def by_checksum(self, project_id: int, checksum: str) -> DebugFile | None:
+        return self._one("checksum = ?", (project_id, checksum.lower()))
+
+    def by_debug_id(self, project_id: int, debug_id: str) -> DebugFile | None:
+        return self._one("debug_id = ?", (project_id, normalize_id(debug_id)))
+
+    def path(self, file: DebugFile) -> Path:
+        return self.files / file.checksum
+
+    def _one(self, where: str, params: tuple[object, ...]) -> DebugFile | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT project_id, checksum, name, kind, debug_id, code_id, arch, size FROM debug_files"
+                f" WHERE project_id = ? AND {where} ORDER BY created DESC LIMIT 1",
+                params,
+            ).fetchone()
+        return DebugFile(*row) if row else None
+
+    def _fail(self, project_id: int, checksum: str, detail: str) -> None:
+        with self._lock:
+            self._db.execute(
+                "INSERT OR REPLACE INTO failures VALUES (?, ?, ?)", (project_id, checksum.lower(), detail)
+            )
+
+
+def identify(name: str, data: bytes) -> tuple[str, str, str | None, str | None]:
+    """(kind, debug id, code id, arch) of an uploaded file, or BadDebugFile."""
+    if name.startswith("/proguard/") or name.endswith(".txt"):
+        return "proguard", proguard_uuid(data), None, None
+    from symbolic import debuginfo
+
+    try:
+        archive = debuginfo.Archive.from_bytes(data)
+        objects = list(archive.iter_objects())
+    except Exception as e:  # symbolic raises its own error types for every unreadable file
+        raise BadDebugFile(f"not a debug file symbolic can read: {e}") from None
+    if not objects:
+        raise BadDebugFile("the file contains no object")
+    first = objects[0]
+    return str(first.file_format), normalize_id(str(first.debug_id)), first.code_id, str(first.arch)
+
+
+def proguard_uuid(data: bytes) -> str:
+    """The UUID sentry-cli and the Android Gradle plugin give a mapping: derived from its text."""
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        raise BadDebugFile("a ProGuard mapping is text") from None
+    if " -> " not in text:
+        raise BadDebugFile("not a ProGuard mapping (no 'class -> obfuscated:' line)")
+    return str(uuid.uuid5(PROGUARD_NAMESPACE, text))
+
+
+def normalize_id(value: str) -> str:
+    try:
+        return str(uuid.UUID(value[:36]))
+    except ValueError:
+        return value.lower()
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as temporary:
+        temporary.write(data)
+    os.replace(temporary.name, path)
