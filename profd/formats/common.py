@@ -12,9 +12,10 @@ class ClientSdk(msgspec.Struct):
     version: str
 
 
-class DebugMeta(msgspec.Struct, omit_defaults=True):
+class DebugMeta(msgspec.Struct):
     # Images differ per type (macho, elf, sourcemap, proguard, ...); symbolication reads
-    # them as plain objects, so only their container is typed here.
+    # them as plain objects, so only their container is typed here.  Written even when
+    # empty: a profile that has `debug_meta` is symbolicated (JS source maps by release).
     images: list[dict[str, Any]] = []
 
 

@@ -11,14 +11,18 @@ debug id.
 from __future__ import annotations
 
 import hashlib
+import io
 import os
 import sqlite3
 import tempfile
 import threading
 import time
 import uuid
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -39,6 +43,20 @@ CREATE TABLE IF NOT EXISTS debug_files (
     PRIMARY KEY (project_id, checksum)
 );
 CREATE INDEX IF NOT EXISTS debug_files_by_id ON debug_files (project_id, debug_id);
+CREATE TABLE IF NOT EXISTS artifact_files (
+    project_id INTEGER NOT NULL,
+    bundle TEXT NOT NULL,
+    path TEXT NOT NULL,
+    type TEXT NOT NULL,
+    url TEXT NOT NULL,
+    debug_id TEXT,
+    release TEXT,
+    dist TEXT,
+    sourcemap TEXT,
+    PRIMARY KEY (project_id, bundle, path)
+);
+CREATE INDEX IF NOT EXISTS artifacts_by_debug_id ON artifact_files (project_id, debug_id, type);
+CREATE INDEX IF NOT EXISTS artifacts_by_release ON artifact_files (project_id, release, dist, url);
 CREATE TABLE IF NOT EXISTS failures (
     project_id INTEGER NOT NULL,
     checksum TEXT NOT NULL,
@@ -69,6 +87,25 @@ class AssembleResult:
 
 class BadDebugFile(ValueError):
     pass
+
+
+class ArtifactFile(msgspec.Struct, frozen=True):
+    """One file of an uploaded source bundle: a minified source or its source map."""
+
+    project_id: int
+    bundle: str
+    path: str
+    type: str  # "minified_source" or "source_map"
+    url: str  # "~/app.min.js": "~" stands for any scheme and host
+    debug_id: str | None
+    release: str | None
+    dist: str | None
+    sourcemap: str | None  # the map a minified source names
+
+
+# Bundles are zip files: refuse ones that would inflate into more than this.
+MAX_BUNDLE_FILES = 20_000
+MAX_BUNDLE_BYTES = 1024 * 1024 * 1024
 
 
 class SymbolStore:
@@ -138,6 +175,84 @@ class SymbolStore:
             )
         return AssembleResult("ok", [], file=record)
 
+    def assemble_bundle(
+        self, project_ids: list[int], checksum: str, chunks: list[str], release: str | None, dist: str | None
+    ) -> AssembleResult:
+        """An artifact bundle (sentry-cli sourcemaps upload): a zip with a manifest."""
+        missing = self.missing_chunks(chunks)
+        if missing:
+            return AssembleResult("not_found", missing)
+        data = b"".join((self.chunks / c.lower()).read_bytes() for c in chunks)
+        try:
+            if hashlib.sha1(data).hexdigest() != checksum.lower():
+                raise BadDebugFile("the assembled bundle does not match its checksum")
+            manifest = read_bundle_manifest(data)
+        except BadDebugFile as e:
+            for project_id in project_ids:
+                self._fail(project_id, checksum, str(e))
+            return AssembleResult("error", [], detail=str(e))
+        release = release or manifest.get("release") or None
+        dist = dist or manifest.get("dist") or None
+        _write_atomically(self.files / f"{checksum.lower()}.zip", data)
+        rows = []
+        for path, entry in (manifest.get("files") or {}).items():
+            headers = {str(k).lower(): v for k, v in (entry.get("headers") or {}).items()}
+            debug_id = headers.get("debug-id")
+            for project_id in project_ids:
+                rows.append(
+                    (
+                        project_id,
+                        checksum.lower(),
+                        path,
+                        str(entry.get("type") or ""),
+                        str(entry.get("url") or ""),
+                        normalize_id(debug_id) if debug_id else None,
+                        release,
+                        dist,
+                        headers.get("sourcemap"),
+                    )
+                )
+        with self._lock:
+            self._db.executemany(
+                "INSERT OR IGNORE INTO artifact_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows
+            )
+        return AssembleResult("ok", [])
+
+    def artifact(
+        self,
+        project_id: int,
+        file_type: str,
+        *,
+        debug_id: str | None = None,
+        release: str | None = None,
+        dist: str | None = None,
+        url: str | None = None,
+    ) -> ArtifactFile | None:
+        """A bundle file by debug id, else by release (and dist) and the frame's URL."""
+        columns = "project_id, bundle, path, type, url, debug_id, release, dist, sourcemap"
+        with self._lock:
+            if debug_id:
+                row = self._db.execute(
+                    f"SELECT {columns} FROM artifact_files WHERE project_id = ? AND debug_id = ? AND type = ?",
+                    (project_id, normalize_id(debug_id), file_type),
+                ).fetchone()
+                if row:
+                    return ArtifactFile(*row)
+            if release and url:
+                candidates = self._db.execute(
+                    f"SELECT {columns} FROM artifact_files WHERE project_id = ? AND release = ? AND type = ?"
+                    " AND COALESCE(dist, '') = ?",
+                    (project_id, release, file_type, dist or ""),
+                ).fetchall()
+                for row in candidates:
+                    if url_matches(str(row[4]), url):
+                        return ArtifactFile(*row)
+        return None
+
+    def artifact_bytes(self, file: ArtifactFile) -> bytes:
+        with zipfile.ZipFile(self.files / f"{file.bundle}.zip") as bundle:
+            return bundle.read(file.path)
+
     def failure(self, project_id: int, checksum: str) -> str | None:
         with self._lock:
             row = self._db.execute(
@@ -186,6 +301,32 @@ def identify(name: str, data: bytes) -> tuple[str, str, str | None, str | None]:
         raise BadDebugFile("the file contains no object")
     first = objects[0]
     return str(first.file_format), normalize_id(str(first.debug_id)), first.code_id, str(first.arch)
+
+
+def read_bundle_manifest(data: bytes) -> dict[str, Any]:
+    """The bundle's manifest, after checking the zip is safe to read."""
+    try:
+        bundle = zipfile.ZipFile(io.BytesIO(data))
+        entries = bundle.infolist()
+        if len(entries) > MAX_BUNDLE_FILES:
+            raise BadDebugFile(f"the bundle has {len(entries)} files, more than {MAX_BUNDLE_FILES}")
+        if sum(entry.file_size for entry in entries) > MAX_BUNDLE_BYTES:
+            raise BadDebugFile("the bundle would inflate beyond its size limit")
+        manifest = msgspec.json.decode(bundle.read("manifest.json"))
+    except (zipfile.BadZipFile, KeyError, msgspec.DecodeError, UnicodeDecodeError, zlib.error) as e:
+        raise BadDebugFile(f"not an artifact bundle: {e}") from None
+    if not isinstance(manifest, dict):
+        raise BadDebugFile("the bundle's manifest is not an object")
+    return manifest
+
+
+def url_matches(pattern: str, url: str) -> bool:
+    """``~/app.min.js`` matches any scheme and host with that path; otherwise exact."""
+    if not pattern.startswith("~"):
+        return pattern == url
+    path = url.split("://", 1)[1] if "://" in url else url
+    path = "/" + path.split("/", 1)[1] if "://" in url and "/" in path else path
+    return path.endswith(pattern[1:]) or url.endswith(pattern[1:])
 
 
 def proguard_uuid(data: bytes) -> str:

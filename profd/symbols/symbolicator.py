@@ -3,9 +3,8 @@
 JVM requests are answered with the project's ProGuard mapping (symbolic's mapper): each
 frame becomes its original class, method, file and line, and a frame R8 inlined several
 methods into comes back as several frames with the same ``index``, caller first, as
-Symbolicator answers.  Native requests go to `profd.symbols.native`.  JavaScript requests
-are answered as a store without source maps would (frames stay minified) until source-map
-bundles are implemented.
+Symbolicator answers.  Native requests go to `profd.symbols.native`, JavaScript ones to
+`profd.symbols.javascript`.
 """
 
 from __future__ import annotations
@@ -15,7 +14,15 @@ from collections import OrderedDict
 from typing import Any
 
 from profd.pipeline.signature import decode_signature
-from profd.pipeline.symbolicator import EmptySymbolStore, JsonObject, JvmRequest, NativeRequest, Scope
+from profd.pipeline.symbolicator import (
+    EmptySymbolStore,
+    JsonObject,
+    JsRequest,
+    JvmRequest,
+    NativeRequest,
+    Scope,
+)
+from profd.symbols.javascript import JavaScriptSymbolicator
 from profd.symbols.native import NativeSymbolicator
 from profd.symbols.store import DebugFile, SymbolStore
 
@@ -27,11 +34,15 @@ class LocalSymbolicator(EmptySymbolStore):
     def __init__(self, store: SymbolStore) -> None:
         self.store = store
         self.native = NativeSymbolicator(store)
+        self.javascript = JavaScriptSymbolicator(store)
         self._mappers: OrderedDict[str, Any] = OrderedDict()
         self._lock = threading.Lock()
 
     def symbolicate(self, scope: Scope, request: NativeRequest) -> JsonObject:
         return self.native.symbolicate(scope, request)
+
+    def symbolicate_js(self, scope: Scope, request: JsRequest) -> JsonObject:
+        return self.javascript.symbolicate_js(scope, request)
 
     def symbolicate_jvm(self, scope: Scope, request: JvmRequest) -> JsonObject:
         files = [

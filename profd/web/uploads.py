@@ -33,6 +33,14 @@ class AssembleFile(msgspec.Struct):
     debug_id: str | None = None
 
 
+class AssembleBundle(msgspec.Struct):
+    checksum: str
+    chunks: list[str]
+    projects: list[str] = []
+    version: str | None = None
+    dist: str | None = None
+
+
 class Refused(Exception):
     """A request the upload API refuses; answered as ``{"detail": ...}`` with `status`."""
 
@@ -82,7 +90,7 @@ def upload_routes(services: Services) -> APIRouter:
                 "concurrency": 4,
                 "hashAlgorithm": "sha1",
                 "compression": ["gzip"],
-                "accept": ["debug_files", "proguard"],
+                "accept": ["debug_files", "proguard", "artifact_bundles", "sources"],
             }
         )
 
@@ -125,6 +133,28 @@ def upload_routes(services: Services) -> APIRouter:
                 answer["dif"] = dif_json(result.file)
             answers[checksum] = answer
         return JSONResponse(answers)
+
+    @router.post("/api/0/organizations/{org}/artifactbundle/assemble/")
+    async def assemble_bundle(request: Request, org: str) -> Response:
+        owner = organization(request, org)
+        try:
+            bundle = msgspec.json.decode(await request.body(), type=AssembleBundle)
+        except (msgspec.DecodeError, UnicodeDecodeError) as e:
+            raise Refused(400, f"invalid assemble request: {e}") from None
+        projects = [index.project_by_slug(owner.id, slug) for slug in bundle.projects]
+        if not projects or any(p is None for p in projects):
+            raise Refused(404, f"unknown projects {bundle.projects!r}")
+        result = await run_in_threadpool(
+            symbols.assemble_bundle,
+            [p.id for p in projects if p],
+            bundle.checksum,
+            bundle.chunks,
+            bundle.version,
+            bundle.dist,
+        )
+        return JSONResponse(
+            {"state": result.state, "missingChunks": result.missing_chunks, "detail": result.detail}
+        )
 
     return router
 

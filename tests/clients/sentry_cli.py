@@ -16,18 +16,23 @@ def npm_available() -> bool:
 
 
 def install(directory: Path) -> Path:
+    """sentry-cli, and terser beside it (to make minified bundles with source maps)."""
     project = directory / f"sentry-cli-{VERSION}"
     binary = project / "node_modules" / ".bin" / "sentry-cli"
-    if not binary.exists():
+    if not binary.exists() or not (project / "node_modules" / ".bin" / "terser").exists():
         project.mkdir(parents=True, exist_ok=True)
         (project / "package.json").write_text(json.dumps({"name": "profd-e2e-cli", "private": True}))
         subprocess.run(
-            ["npm", "install", "--no-audit", "--no-fund", "--silent", f"@sentry/cli@{VERSION}"],
+            ["npm", "install", "--no-audit", "--no-fund", "--silent", f"@sentry/cli@{VERSION}", "terser@5"],
             cwd=project,
             check=True,
             timeout=600,
         )
     return binary
+
+
+def terser(binary: Path) -> Path:
+    return binary.parent / "terser"
 
 
 def run(binary: Path, url: str, token: str, *args: str) -> subprocess.CompletedProcess[str]:
