@@ -303,15 +303,15 @@ def identify(name: str, data: bytes) -> tuple[str, str, str | None, str | None]:
     return str(first.file_format), normalize_id(str(first.debug_id)), first.code_id, str(first.arch)
 
 
-def read_bundle_manifest(data: bytes) -> dict[str, Any]:
-    """The bundle's manifest, after checking the zip is safe to read."""
+def read_bundle_manifest(data: bytes, max_bytes: int = MAX_BUNDLE_BYTES) -> dict[str, Any]:
+    """The bundle's manifest, after checking the zip is safe to read (no zip bomb)."""
     try:
         bundle = zipfile.ZipFile(io.BytesIO(data))
         entries = bundle.infolist()
         if len(entries) > MAX_BUNDLE_FILES:
             raise BadDebugFile(f"the bundle has {len(entries)} files, more than {MAX_BUNDLE_FILES}")
-        if sum(entry.file_size for entry in entries) > MAX_BUNDLE_BYTES:
-            raise BadDebugFile("the bundle would inflate beyond its size limit")
+        if sum(entry.file_size for entry in entries) > max_bytes:
+            raise BadDebugFile(f"the bundle would inflate beyond {max_bytes} bytes")
         manifest = msgspec.json.decode(bundle.read("manifest.json"))
     except (zipfile.BadZipFile, KeyError, msgspec.DecodeError, UnicodeDecodeError, zlib.error) as e:
         raise BadDebugFile(f"not an artifact bundle: {e}") from None
