@@ -10,6 +10,7 @@ callees come back as extra frames before their caller, sharing the frame's
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections import OrderedDict
 from typing import Any
@@ -20,6 +21,7 @@ from profd.symbols.store import DebugFile, SymbolStore
 SYMCACHES_KEPT = 32
 
 
+@functools.lru_cache(maxsize=65536)
 def demangle(name: str) -> str:
     try:
         if name.startswith("_R") or (name.startswith("_ZN") and name.endswith("E") and "17h" in name):
