@@ -379,6 +379,12 @@ class Index:
             )
         return [_metadata(row) for row in rows]
 
+    def select(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+        """A read-only query for the read side (`profd.query`)."""
+        if not sql.lstrip().upper().startswith("SELECT"):
+            raise ValueError("select() only reads")
+        return self._query(sql, params)
+
     # -- outcomes ------------------------------------------------------------------------
 
     def record_outcome(self, record: OutcomeRecord) -> None:
