@@ -13,15 +13,25 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from profd.bus.worker import CONSUMER_GROUP, stream_processor
 from profd.ingest.endpoint import IngestError, public_key_of
 from profd.services import Services
-from profd.web.uploads import Refused, refused, upload_routes
+from profd.web.api import api_routes
+from profd.web.auth import Refused, refused
+from profd.web.uploads import upload_routes
 
 log = logging.getLogger(__name__)
+
+
+async def bad_parameters(request: Request, error: Exception) -> Response:
+    """Invalid parameters are the client's mistake: 400 with what was wrong, not 422."""
+    assert isinstance(error, RequestValidationError)
+    problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
+    return JSONResponse({"detail": problems}, status_code=400)
 
 
 def create_app(services: Services, run_worker: bool = True) -> FastAPI:
@@ -40,7 +50,14 @@ def create_app(services: Services, run_worker: bool = True) -> FastAPI:
             processor.signal_shutdown()
             thread.join(timeout=60)
 
-    app = FastAPI(title="profd", lifespan=lifespan)
+    app = FastAPI(
+        title="profd",
+        summary="Profiles from Sentry SDKs: stored, symbolicated and queryable.",
+        lifespan=lifespan,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+    )
 
     @app.post("/api/{project_id}/envelope/", include_in_schema=False)
     async def envelope(project_id: int, request: Request) -> Response:
@@ -59,7 +76,9 @@ def create_app(services: Services, run_worker: bool = True) -> FastAPI:
         return JSONResponse({"id": event_id})
 
     app.include_router(upload_routes(services))
+    app.include_router(api_routes(services))
     app.add_exception_handler(Refused, refused)
+    app.add_exception_handler(RequestValidationError, bad_parameters)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

@@ -21,6 +21,8 @@ from starlette.concurrency import run_in_threadpool
 from profd.services import Services
 from profd.store import Organization, Project
 from profd.symbols.store import BadDebugFile, DebugFile
+from profd.web import auth
+from profd.web.auth import Refused
 
 CHUNK_SIZE = 8 * 1024 * 1024
 MAX_FILE_SIZE = 2 * 1024 * 1024 * 1024
@@ -41,41 +43,15 @@ class AssembleBundle(msgspec.Struct):
     dist: str | None = None
 
 
-class Refused(Exception):
-    """A request the upload API refuses; answered as ``{"detail": ...}`` with `status`."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-
-async def refused(request: Request, error: Exception) -> Response:
-    assert isinstance(error, Refused)
-    return JSONResponse({"detail": error.detail}, status_code=error.status)
-
-
 def upload_routes(services: Services) -> APIRouter:
     router = APIRouter(include_in_schema=False)
     index, symbols = services.index, services.symbols
 
     def organization(request: Request, slug: str) -> Organization:
-        header = request.headers.get("authorization") or ""
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token:
-            raise Refused(401, "authentication credentials were not provided")
-        found = index.organization_for_token(token.strip())
-        if found is None:
-            raise Refused(401, "invalid token")
-        if found.slug != slug:
-            raise Refused(403, "the token does not belong to this organization")
-        return found
+        return auth.organization(index, request, slug)
 
     def project(request: Request, org: str, slug: str) -> Project:
-        found = index.project_by_slug(organization(request, org).id, slug)
-        if found is None:
-            raise Refused(404, f"no project {slug!r} in {org!r}")
-        return found
+        return auth.project(index, request, org, slug)
 
     @router.get("/api/0/organizations/{org}/chunk-upload/")
     async def chunk_options(request: Request, org: str) -> Response:
