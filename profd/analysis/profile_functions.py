@@ -42,10 +42,11 @@ def profile_functions(
     filter_system_frames: bool = True,
     max_unique_functions: int | None = MAX_UNIQUE_FUNCTIONS,
     generate_stack_fingerprints: bool = False,
+    trees: list[CallTree] | None = None,
 ) -> list[FunctionMetrics]:
     """Function metrics of a normalized profile, with Sentry's parameters by default."""
     return extract_functions(
-        call_trees(profile, kind),
+        call_trees(profile, kind) if trees is None else trees,
         min_depth=MIN_DEPTH,
         filter_system_frames=filter_system_frames,
         max_unique_functions=max_unique_functions,

@@ -18,6 +18,7 @@ from typing import Any
 
 import msgspec
 
+from profd.analysis.flame import FlameNode
 from profd.analysis.functions import FunctionMetrics
 from profd.analysis.metadata import ProfileMetadata
 from profd.formats.outcome import DataCategory, Outcome, OutcomeRecord
@@ -115,6 +116,22 @@ MIGRATIONS = [
         token_hash TEXT NOT NULL UNIQUE,
         created REAL NOT NULL,
         revoked INTEGER NOT NULL DEFAULT 0
+    );
+    """,
+    """
+    CREATE TABLE flame_nodes (
+        project_id INTEGER NOT NULL,
+        profile_id TEXT NOT NULL,
+        path INTEGER NOT NULL,
+        parent INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        package TEXT NOT NULL,
+        in_app INTEGER NOT NULL,
+        depth INTEGER NOT NULL,
+        sample_count INTEGER NOT NULL,
+        duration_ns INTEGER NOT NULL,
+        self_time_ns INTEGER NOT NULL,
+        PRIMARY KEY (project_id, profile_id, path)
     );
     """,
 ]
@@ -298,8 +315,14 @@ class Index:
 
     # -- profiles ------------------------------------------------------------------------
 
-    def insert_profile(self, metadata: ProfileMetadata, functions: Sequence[FunctionMetrics] = ()) -> bool:
-        """Index a profile and its functions; False when it was indexed already (a redelivery)."""
+    def insert_profile(
+        self,
+        metadata: ProfileMetadata,
+        functions: Sequence[FunctionMetrics] = (),
+        flame: Sequence[FlameNode] = (),
+    ) -> bool:
+        """Index a profile, its functions and its folded call tree; False when it was indexed
+        already (a redelivery)."""
         fields = msgspec.structs.asdict(metadata)
         columns = ", ".join(f'"{name}"' for name in fields)
         marks = ", ".join("?" for _ in fields)
@@ -331,6 +354,25 @@ class Index:
                     " thread_id, self_times_ns, total_times_ns, sum_self_time_ns, sample_count, max_duration_ns,"
                     " start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
+                )
+                db.executemany(
+                    "INSERT OR IGNORE INTO flame_nodes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [
+                        (
+                            metadata.project_id,
+                            metadata.profile_id,
+                            n.path,
+                            n.parent,
+                            n.name,
+                            n.package,
+                            n.in_app,
+                            n.depth,
+                            n.sample_count,
+                            n.duration_ns,
+                            n.self_time_ns,
+                        )
+                        for n in flame
+                    ],
                 )
         return cursor.rowcount == 1
 

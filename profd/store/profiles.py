@@ -14,10 +14,11 @@ from typing import Any
 import msgspec
 import zstandard
 
+from profd.analysis.flame import FlameNode, fold
 from profd.analysis.functions import FunctionMetrics
 from profd.analysis.metadata import ProfileMetadata, extract_metadata
 from profd.analysis.normalize import normalize
-from profd.analysis.profile_functions import profile_functions
+from profd.analysis.profile_functions import call_trees, profile_functions
 from profd.formats import Kind
 from profd.store.blobs import BlobStore
 from profd.store.index import Index
@@ -33,15 +34,17 @@ _decoder = msgspec.json.Decoder()
 class Prepared(msgspec.Struct, frozen=True):
     metadata: ProfileMetadata
     functions: list[FunctionMetrics]
+    flame: list[FlameNode]
     blob: bytes
 
 
 def prepare(profile: dict[str, Any], kind: Kind, default_retention_days: int = 90) -> Prepared:
-    """Normalize (in place), extract metadata and functions, and compress for storage."""
+    """Normalize (in place); extract metadata, functions and the folded call tree; compress."""
     normalize(profile, kind)
     metadata = extract_metadata(profile, kind, default_retention_days)
-    functions = profile_functions(profile, kind)
-    return Prepared(metadata, functions, compress(_encoder.encode(profile)))
+    trees = call_trees(profile, kind)
+    functions = profile_functions(profile, kind, trees=trees)
+    return Prepared(metadata, functions, fold(trees), compress(_encoder.encode(profile)))
 
 
 class ProfileStore:
@@ -56,7 +59,7 @@ class ProfileStore:
         prepared = prepare(profile, kind, self.default_retention_days)
         if prepared.metadata.sampled:
             self.blobs.put_if_absent(prepared.metadata.blob_key, prepared.blob)
-        self.index.insert_profile(prepared.metadata, prepared.functions)
+        self.index.insert_profile(prepared.metadata, prepared.functions, prepared.flame)
         return prepared.metadata
 
     def load(self, metadata: ProfileMetadata) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from profd.formats import FormatError
 from profd.formats.outcome import DataCategory, Outcome
 from profd.formats.speedscope import to_collapsed, to_speedscope
+from profd.query.flamegraph import flamegraph
 from profd.query.functions import SORTABLE, function_table
 from profd.query.profiles import BadCursor, ProfileFilter, list_profiles
 from profd.services import Services
@@ -145,6 +146,23 @@ def api_routes(services: Services) -> APIRouter:
         owner = auth.organization(index, request, org)
         where = selection(project, transaction, release, environment, platform, device_class, start, end)
         return _json(function_table(index, owner.id, where, sort=sort, limit=limit))
+
+    @router.get("/organizations/{org}/flamegraph", summary="Aggregate flamegraph of the selected profiles")
+    def aggregate_flamegraph(
+        request: Request,
+        org: str,
+        project: Annotated[list[int] | None, Query()] = None,
+        transaction: str | None = None,
+        release: str | None = None,
+        environment: str | None = None,
+        platform: str | None = None,
+        device_class: str | None = None,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> Response:
+        owner = auth.organization(index, request, org)
+        where = selection(project, transaction, release, environment, platform, device_class, start, end)
+        return _json(flamegraph(index, owner.id, where))
 
     @router.get(
         "/organizations/{org}/outcomes", summary="Outcomes by time bucket, outcome, reason and category"

@@ -148,3 +148,24 @@ def test_bad_parameters_are_400_with_a_message(filled: tuple[Server, str, str], 
     server, secret, _ = filled
     status, body = get(server, f"/api/v1/organizations/default{query}", secret)
     assert status == 400 and body["detail"]
+
+
+def test_aggregate_flamegraph_from_the_index(filled: tuple[Server, str, str]) -> None:
+    server, secret, _ = filled
+    status, graph = get(
+        server, "/api/v1/organizations/default/flamegraph?platform=python&release=shop@2.4.1", secret
+    )
+    assert status == 200 and graph["metadata"]["profiles"] == 1
+    frames = graph["shared"]["frames"]
+    by_name = {f["name"]: i for i, f in enumerate(frames)}
+    assert {"handle_request", "render", "apply_discounts", "dumps"} <= by_name.keys()
+    infos = graph["shared"]["frame_infos"]
+    assert infos[by_name["handle_request"]]["weight"] == 39  # every active sample passes through it
+    assert (
+        infos[by_name["apply_discounts"]]["sumSelfTime"] == infos[by_name["apply_discounts"]]["sumDuration"]
+    )
+    profile = graph["profiles"][0]
+    assert sum(profile["weights"]) == profile["endValue"] == 39
+    stacks = {tuple(frames[i]["name"] for i in stack) for stack in profile["samples"]}
+    assert ("<module>", "handle_request", "price_cart", "apply_discounts") in stacks
+    assert get(server, "/api/v1/organizations/default/flamegraph?start=5&end=1", secret)[0] == 400

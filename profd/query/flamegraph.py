@@ -1,0 +1,110 @@
+"""Aggregate flamegraphs over any selection of profiles, from the folded call trees indexed
+at write time (one GROUP BY; no blob is read).
+
+The result is speedscope-shaped, as Sentry's: ``shared.frames`` (one per name and
+package), ``shared.frame_infos`` (occurrences, samples, total and self time, and p75/p95/p99
+of the per-profile durations), and one sampled profile whose samples are the stacks where
+samples ended, weighted by their sample counts.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from profd.query.profiles import ProfileFilter
+from profd.store.index import Index
+
+
+def _quantile(ordered: list[int], q: float) -> int:
+    return ordered[max(0, math.ceil(len(ordered) * q) - 1)] if ordered else 0
+
+
+def flamegraph(index: Index, organization_id: int, where: ProfileFilter) -> dict[str, Any]:
+    sql_where, params = where.where(organization_id, table="p")
+    rows = index.select(
+        "SELECT f.path, f.parent, f.name, f.package, f.in_app, f.depth, f.sample_count, f.duration_ns,"
+        " f.self_time_ns, f.profile_id"
+        " FROM flame_nodes f JOIN profiles p ON p.project_id = f.project_id AND p.profile_id = f.profile_id"
+        f" WHERE {sql_where}",
+        tuple(params),
+    )
+    paths: dict[int, dict[str, Any]] = {}
+    profiles: set[str] = set()
+    for row in rows:
+        profiles.add(row["profile_id"])
+        node = paths.setdefault(
+            row["path"],
+            {
+                "parent": row["parent"],
+                "name": row["name"],
+                "package": row["package"],
+                "in_app": bool(row["in_app"]),
+                "samples": 0,
+                "duration": 0,
+                "self": 0,
+                "durations": [],
+            },
+        )
+        node["samples"] += row["sample_count"]
+        node["duration"] += row["duration_ns"]
+        node["self"] += row["self_time_ns"]
+        node["durations"].append(row["duration_ns"])
+    frame_index: dict[tuple[str, str], int] = {}
+    frames: list[dict[str, Any]] = []
+    infos: list[dict[str, Any]] = []
+    durations: list[list[int]] = []
+    for node in paths.values():
+        key = (node["name"], node["package"])
+        if key not in frame_index:
+            frame_index[key] = len(frames)
+            frames.append({"name": node["name"], "image": node["package"], "is_application": node["in_app"]})
+            infos.append({"count": 0, "weight": 0, "sumDuration": 0, "sumSelfTime": 0})
+            durations.append([])
+        info = infos[frame_index[key]]
+        info["count"] += len(node["durations"])
+        info["weight"] += node["samples"]
+        info["sumDuration"] += node["duration"]
+        info["sumSelfTime"] += node["self"]
+        durations[frame_index[key]].extend(node["durations"])
+    for info, values in zip(infos, durations, strict=True):
+        values.sort()
+        info.update(
+            p75Duration=_quantile(values, 0.75),
+            p95Duration=_quantile(values, 0.95),
+            p99Duration=_quantile(values, 0.99),
+        )
+    children_samples: dict[int, int] = {}
+    for node in paths.values():
+        children_samples[node["parent"]] = children_samples.get(node["parent"], 0) + node["samples"]
+    samples, weights = [], []
+    for path, node in paths.items():
+        ending_here = node["samples"] - children_samples.get(path, 0)
+        if ending_here <= 0:
+            continue
+        stack = []
+        cursor: int | None = path
+        while cursor:
+            current = paths.get(cursor)
+            if current is None:
+                break
+            stack.append(frame_index[(current["name"], current["package"])])
+            cursor = current["parent"]
+        samples.append(stack[::-1])
+        weights.append(ending_here)
+    return {
+        "shared": {"frames": frames, "frame_infos": infos},
+        "profiles": [
+            {
+                "type": "sampled",
+                "unit": "count",
+                "name": "aggregate",
+                "isMainThread": True,
+                "startValue": 0,
+                "endValue": sum(weights),
+                "samples": samples,
+                "weights": weights,
+            }
+        ],
+        "metadata": {"profiles": len(profiles)},
+    }
