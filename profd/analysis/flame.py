@@ -30,6 +30,20 @@ class FlameNode(msgspec.Struct, frozen=True, array_like=True):
     self_time_ns: int
 
 
+_frame_hashes: dict[tuple[str, str, str], int] = {}
+
+
+def _frame_hash(package: str, function: str, address: str) -> int:
+    """A stable 64-bit hash of a frame's identity (Python's own hash changes per process)."""
+    key = (package, function, address)
+    found = _frame_hashes.get(key)
+    if found is None:
+        if len(_frame_hashes) > 200_000:
+            _frame_hashes.clear()
+        found = _frame_hashes[key] = fnv1a_64(f"{package}:{function}:{address}".encode())
+    return found
+
+
 def fold(trees: list[CallTree]) -> list[FlameNode]:
     """One row per distinct path across the trees (all threads of a chunk fold together)."""
     rows: dict[int, FlameNode] = {}
@@ -53,9 +67,10 @@ def fold(trees: list[CallTree]) -> list[FlameNode]:
                     tree.parent[nodes] >= 0, paths[np.maximum(tree.parent[nodes], 0)], np.uint64(0)
                 )
                 paths[nodes] = (above * _PRIME) ^ frame_hash[tree.frame[nodes]] | np.uint64(1)
-        children = np.zeros(len(tree), dtype=np.int64)
         has_parent = tree.parent >= 0
-        np.add.at(children, tree.parent[has_parent], tree.duration_ns[has_parent])
+        children = np.bincount(
+            tree.parent[has_parent], weights=tree.duration_ns[has_parent], minlength=len(tree)
+        ).astype(np.int64)
         own = np.maximum(tree.duration_ns - children, 0)
         signed = paths.view(np.int64)
         parent_paths = np.where(has_parent, signed[np.maximum(tree.parent, 0)], 0)
