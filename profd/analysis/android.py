@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from profd.analysis.calltree import CallTree, sample_call_trees
-from profd.analysis.frames import Frame, FrameFacts
+from profd.analysis.frames import Frame, FrameFacts, path_step
 
 MAX_STACK_DEPTH = 128
 # Android nodes count "samples" as 10 ms slices, to be comparable with sampled profiles.
@@ -184,9 +184,13 @@ def _tree(
     facts = FrameFacts.of(frames, "android")
     duration = [max(0, e - s) for s, e in zip(start, end, strict=True)]
     depth = [0] * count
+    path = [0] * count
+    hashes = facts.identity_hash
     for node in range(count):
-        if parent[node] >= 0:
-            depth[node] = depth[parent[node]] + 1
+        above = parent[node]
+        if above >= 0:
+            depth[node] = depth[above] + 1
+        path[node] = path_step(path[above] if above >= 0 else 0, hashes[frame[node]])
     application = facts.application[frame].tolist()
     aggregatable = facts.aggregatable[frame].tolist()
     counted = [application[n] and aggregatable[n] and depth[n] >= min_depth for n in range(count)]
@@ -213,4 +217,5 @@ def _tree(
         duration_ns=np.asarray(duration, dtype=np.int64),
         self_time_ns=np.asarray(self_time, dtype=np.int64),
         sample_count=np.asarray([math.ceil(d / SAMPLE_PERIOD_NS) for d in duration], dtype=np.int64),
+        path=np.asarray(path, dtype=np.uint64).view(np.int64),
     )

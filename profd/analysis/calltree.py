@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from profd.analysis.frames import FrameFacts
+from profd.analysis.frames import FrameFacts, path_step
 
 IntArray = npt.NDArray[np.int64]
 
@@ -35,6 +35,8 @@ class CallTree:
     duration_ns: IntArray
     self_time_ns: IntArray
     sample_count: IntArray
+    # A hash of the path root -> node (same frames, same path in any profile); int64.
+    path: IntArray
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -96,16 +98,20 @@ class _Paths:
         width = max(frame_key, default=0) + 2
         prefix_ids: dict[int, int] = {}
         prefix_frame: list[int] = []
+        prefix_path: list[int] = []
+        hashes = facts.identity_hash
         flat: list[int] = []
         lookup, remember, extend = prefix_ids.get, prefix_frame.append, flat.append  # the hot loop
         for stack in stacks:
             parent = -1
             for index in reversed(stack):
                 key = (parent + 1) * width + frame_key[index]
+                above = parent
                 parent = lookup(key, -1)
                 if parent < 0:
                     parent = prefix_ids[key] = len(prefix_frame)
                     remember(index)
+                    prefix_path.append(path_step(prefix_path[above] if above >= 0 else 0, hashes[index]))
                 extend(parent)
         lengths = np.fromiter(map(len, stacks), np.int64, len(stacks))
         prefix = np.full((len(stacks) + 1, max(int(lengths.max(initial=0)), 1)), -1, dtype=np.int64)
@@ -114,6 +120,7 @@ class _Paths:
         prefix[rows, columns] = flat
         self.prefix = prefix
         self.prefix_frame = np.asarray(prefix_frame or [0], dtype=np.int64)
+        self.prefix_path = np.asarray(prefix_path or [1], dtype=np.uint64).view(np.int64)
         self.owns_time = self._owned(min_depth)
 
     def _owned(self, min_depth: int) -> npt.NDArray[np.bool_]:
@@ -170,6 +177,7 @@ class _Paths:
             thread_id=thread,
             facts=self.facts,
             frame=self.prefix_frame[flat[starts]][order],
+            path=self.prefix_path[flat[starts]][order],
             parent=np.where(ordered_parent >= 0, position[np.maximum(ordered_parent, 0)], -1),
             depth=depth[order],
             duration_ns=(elapsed[last] - elapsed[first])[order],

@@ -13,9 +13,6 @@ import msgspec
 import numpy as np
 
 from profd.analysis.calltree import CallTree
-from profd.analysis.functions import fnv1a_64
-
-_PRIME = np.uint64(0x100000001B3)
 
 
 class FlameNode(msgspec.Struct, frozen=True, array_like=True):
@@ -30,20 +27,6 @@ class FlameNode(msgspec.Struct, frozen=True, array_like=True):
     self_time_ns: int
 
 
-_frame_hashes: dict[tuple[str, str, str], int] = {}
-
-
-def _frame_hash(package: str, function: str, address: str) -> int:
-    """A stable 64-bit hash of a frame's identity (Python's own hash changes per process)."""
-    key = (package, function, address)
-    found = _frame_hashes.get(key)
-    if found is None:
-        if len(_frame_hashes) > 200_000:
-            _frame_hashes.clear()
-        found = _frame_hashes[key] = fnv1a_64(f"{package}:{function}:{address}".encode())
-    return found
-
-
 def fold(trees: list[CallTree]) -> list[FlameNode]:
     """One row per distinct path across the trees (all threads of a chunk fold together)."""
     rows: dict[int, FlameNode] = {}
@@ -51,28 +34,13 @@ def fold(trees: list[CallTree]) -> list[FlameNode]:
         if not len(tree):
             continue
         facts = tree.facts
-        frame_hash = np.asarray(
-            [
-                fnv1a_64(f"{p}:{f}:{fr.get('instruction_addr') or ''}".encode())
-                for p, f, fr in zip(facts.package, facts.function, facts.frames, strict=True)
-            ],
-            dtype=np.uint64,
-        )
-        paths = np.zeros(len(tree), dtype=np.uint64)
         depth = tree.depth
-        with np.errstate(over="ignore"):
-            for level in range(int(depth.max()) + 1):
-                nodes = np.flatnonzero(depth == level)
-                above = np.where(
-                    tree.parent[nodes] >= 0, paths[np.maximum(tree.parent[nodes], 0)], np.uint64(0)
-                )
-                paths[nodes] = (above * _PRIME) ^ frame_hash[tree.frame[nodes]] | np.uint64(1)
         has_parent = tree.parent >= 0
         children = np.bincount(
             tree.parent[has_parent], weights=tree.duration_ns[has_parent], minlength=len(tree)
         ).astype(np.int64)
         own = np.maximum(tree.duration_ns - children, 0)
-        signed = paths.view(np.int64)
+        signed = tree.path
         parent_paths = np.where(has_parent, signed[np.maximum(tree.parent, 0)], 0)
         unique, first, inverse = np.unique(signed, return_index=True, return_inverse=True)
         sums = [

@@ -158,25 +158,48 @@ class FrameFacts:
     application: npt.NDArray[np.bool_]  # in_app, where unknown counts as application
     aggregatable: npt.NDArray[np.bool_]  # can be a function in function metrics
     # Frames with equal identity are one call-tree node: package (or file), function and
-    # address, but not the line.
+    # address, but not the line.  `identity_hash` is a stable hash of it (across processes).
     identity: list[int]
+    identity_hash: list[int]
 
     @classmethod
     def of(cls, frames: list[Frame], platform: str) -> FrameFacts:
         packages = [module_or_package(f) for f in frames]
         functions = [f.get("function") or "" for f in frames]
         identities: dict[tuple[str, str, str], int] = {}
+        keys = [
+            (package or f.get("filename") or "-", function or "-", f.get("instruction_addr") or "")
+            for f, package, function in zip(frames, packages, functions, strict=True)
+        ]
         return cls(
             frames=frames,
             package=packages,
             function=functions,
             application=np.fromiter((f.get("in_app") is not False for f in frames), bool, len(frames)),
             aggregatable=np.fromiter((should_aggregate(f, platform) for f in frames), bool, len(frames)),
-            identity=[
-                identities.setdefault(
-                    (package or f.get("filename") or "-", function or "-", f.get("instruction_addr") or ""),
-                    len(identities),
-                )
-                for f, package, function in zip(frames, packages, functions, strict=True)
-            ],
+            identity=[identities.setdefault(key, len(identities)) for key in keys],
+            identity_hash=[identity_hash(key) for key in keys],
         )
+
+
+_PATH_PRIME = 0x100000001B3
+_MASK64 = (1 << 64) - 1
+_identity_hashes: dict[tuple[str, str, str], int] = {}
+
+
+def identity_hash(identity: tuple[str, str, str]) -> int:
+    """FNV-1a of a frame's identity, remembered (Python's own hash changes per process)."""
+    found = _identity_hashes.get(identity)
+    if found is None:
+        if len(_identity_hashes) > 200_000:
+            _identity_hashes.clear()
+        value = 0xCBF29CE484222325
+        for byte in "\0".join(identity).encode():
+            value = ((value ^ byte) * _PATH_PRIME) & _MASK64
+        found = _identity_hashes[identity] = value
+    return found
+
+
+def path_step(parent: int, identity: int) -> int:
+    """The hash of a path one frame deeper (0 is the empty path above the roots)."""
+    return (((parent * _PATH_PRIME) & _MASK64) ^ identity) | 1
