@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 import msgspec
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from profd.formats import FormatError
@@ -30,32 +30,37 @@ def _json(value: Any) -> Response:
     return Response(msgspec.json.encode(value), media_type="application/json")
 
 
+def profile_filter(
+    project: Annotated[list[int] | None, Query(description="Project ids")] = None,
+    transaction: str | None = None,
+    release: str | None = None,
+    environment: str | None = None,
+    platform: str | None = None,
+    device_class: str | None = None,
+    start: Annotated[float | None, Query(description="Unix seconds, inclusive")] = None,
+    end: Annotated[float | None, Query(description="Unix seconds, exclusive")] = None,
+) -> ProfileFilter:
+    """The profile selection every listing route shares, from its query parameters."""
+    if start is not None and end is not None and end <= start:
+        raise Refused(400, "end must be after start")
+    return ProfileFilter(
+        project_ids=project,
+        transaction=transaction,
+        release=release,
+        environment=environment,
+        platform=platform,
+        device_class=device_class,
+        start=start,
+        end=end,
+    )
+
+
+Selection = Annotated[ProfileFilter, Depends(profile_filter)]
+
+
 def api_routes(services: Services) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["query"])
     index = services.index
-
-    def selection(
-        project: list[int] | None,
-        transaction: str | None,
-        release: str | None,
-        environment: str | None,
-        platform: str | None,
-        device_class: str | None,
-        start: float | None,
-        end: float | None,
-    ) -> ProfileFilter:
-        if start is not None and end is not None and end <= start:
-            raise Refused(400, "end must be after start")
-        return ProfileFilter(
-            project_ids=project,
-            transaction=transaction,
-            release=release,
-            environment=environment,
-            platform=platform,
-            device_class=device_class,
-            start=start,
-            end=end,
-        )
 
     @router.get("/organizations/{org}/projects", summary="Projects and their DSNs")
     def projects(request: Request, org: str) -> Response:
@@ -77,21 +82,13 @@ def api_routes(services: Services) -> APIRouter:
     def profiles(
         request: Request,
         org: str,
-        project: Annotated[list[int] | None, Query()] = None,
-        transaction: str | None = None,
-        release: str | None = None,
-        environment: str | None = None,
-        platform: str | None = None,
-        device_class: str | None = None,
-        start: float | None = None,
-        end: float | None = None,
+        where: Selection,
         sort: Literal["start", "duration"] = "start",
         order: Literal["asc", "desc"] = "desc",
         cursor: str | None = None,
         limit: Limit = 50,
     ) -> Response:
         owner = auth.organization(index, request, org)
-        where = selection(project, transaction, release, environment, platform, device_class, start, end)
         try:
             page = list_profiles(
                 index, owner.id, where, sort=sort, descending=order == "desc", cursor=cursor, limit=limit
@@ -132,36 +129,20 @@ def api_routes(services: Services) -> APIRouter:
     def functions(
         request: Request,
         org: str,
-        project: Annotated[list[int] | None, Query()] = None,
-        transaction: str | None = None,
-        release: str | None = None,
-        environment: str | None = None,
-        platform: str | None = None,
-        device_class: str | None = None,
-        start: float | None = None,
-        end: float | None = None,
+        where: Selection,
         sort: Annotated[str, Query(pattern="^(" + "|".join(SORTABLE) + ")$")] = "sum",
         limit: Limit = 100,
     ) -> Response:
         owner = auth.organization(index, request, org)
-        where = selection(project, transaction, release, environment, platform, device_class, start, end)
         return _json(function_table(index, owner.id, where, sort=sort, limit=limit))
 
     @router.get("/organizations/{org}/flamegraph", summary="Aggregate flamegraph of the selected profiles")
     def aggregate_flamegraph(
         request: Request,
         org: str,
-        project: Annotated[list[int] | None, Query()] = None,
-        transaction: str | None = None,
-        release: str | None = None,
-        environment: str | None = None,
-        platform: str | None = None,
-        device_class: str | None = None,
-        start: float | None = None,
-        end: float | None = None,
+        where: Selection,
     ) -> Response:
         owner = auth.organization(index, request, org)
-        where = selection(project, transaction, release, environment, platform, device_class, start, end)
         return _json(flamegraph(index, owner.id, where))
 
     @router.get(
