@@ -229,6 +229,17 @@ def worker(
         services.close()
 
 
+retention_app = typer.Typer(help="Deleting profiles past their retention.", no_args_is_help=True)
+app.add_typer(retention_app, name="retention")
+
+
+@retention_app.command("run")
+def retention_run(data_dir: DataDir = None) -> None:
+    """Delete every profile older than its retention (blobs and index rows) now."""
+    services = _services(data_dir)
+    console.print(f"{services.profiles.expire()} profiles deleted")
+
+
 tokens_app = typer.Typer(help="Bearer tokens for the API and sentry-cli.", no_args_is_help=True)
 app.add_typer(tokens_app, name="tokens")
 

@@ -28,6 +28,8 @@ class Settings(msgspec.Struct, kw_only=True):
     # Largest expanded profile accepted (Relay's limits.max_profile_size), and the largest
     # request body once decompressed.
     max_profile_size: int = 50 * MIB
+    # Seconds between two retention runs in `profd serve`.
+    retention_interval: float = 3600.0
     # Messages waiting for the worker beyond which ingest answers 429.
     queue_max_depth: int = 10_000
 

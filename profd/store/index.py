@@ -421,6 +421,21 @@ class Index:
             )
         return [_metadata(row) for row in rows]
 
+    def expired(self, now: float, limit: int = 1000) -> list[ProfileMetadata]:
+        """Profiles (sampled or not) whose retention has passed, oldest first."""
+        rows = self._query(
+            "SELECT * FROM profiles WHERE start + retention_days * 86400 < ? ORDER BY start LIMIT ?",
+            (now, limit),
+        )
+        return [_metadata(row) for row in rows]
+
+    def delete_profiles(self, profiles: Sequence[ProfileMetadata]) -> None:
+        """Remove profiles and everything indexed with them (functions, folded call trees)."""
+        keys = [(m.project_id, m.profile_id) for m in profiles]
+        with self._transaction() as db:
+            for table in ("functions", "flame_nodes", "profiles"):
+                db.executemany(f"DELETE FROM {table} WHERE project_id = ? AND profile_id = ?", keys)
+
     def select(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         """A read-only query for the read side (`profd.query`)."""
         if not sql.lstrip().upper().startswith("SELECT"):

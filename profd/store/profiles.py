@@ -9,6 +9,7 @@ is repaired by processing the message again, and a redelivered message changes n
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import msgspec
@@ -61,6 +62,22 @@ class ProfileStore:
             self.blobs.put_if_absent(prepared.metadata.blob_key, prepared.blob)
         self.index.insert_profile(prepared.metadata, prepared.functions, prepared.flame)
         return prepared.metadata
+
+    def expire(self, now: float | None = None) -> int:
+        """Delete profiles past their retention: blobs first, then their index rows.
+
+        A crash in between leaves index rows whose blob is gone, which the next run deletes;
+        never a blob without its row, which nothing would find again.
+        """
+        now = time.time() if now is None else now
+        removed = 0
+        while batch := self.index.expired(now):
+            for metadata in batch:
+                if metadata.sampled:
+                    self.blobs.delete(metadata.blob_key)
+            self.index.delete_profiles(batch)
+            removed += len(batch)
+        return removed
 
     def load(self, metadata: ProfileMetadata) -> dict[str, Any]:
         document = _decoder.decode(decompress(self.blobs.get(metadata.blob_key)))

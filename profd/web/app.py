@@ -7,6 +7,7 @@ the message in hand; what it has not committed is processed again on the next st
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -37,8 +38,19 @@ async def bad_parameters(request: Request, error: Exception) -> Response:
 def create_app(services: Services, run_worker: bool = True) -> FastAPI:
     endpoint = services.envelope_endpoint()
 
+    async def expire_periodically() -> None:
+        while True:
+            try:
+                removed = await run_in_threadpool(services.profiles.expire)
+                if removed:
+                    log.info("retention: %d profiles deleted", removed)
+            except Exception:
+                log.exception("retention run failed")
+            await asyncio.sleep(services.settings.retention_interval)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        retention = asyncio.create_task(expire_periodically())
         processor = None
         thread = None
         if run_worker:
@@ -46,6 +58,7 @@ def create_app(services: Services, run_worker: bool = True) -> FastAPI:
             thread = threading.Thread(target=processor.run, name="profd-worker", daemon=True)
             thread.start()
         yield
+        retention.cancel()
         if processor is not None and thread is not None:
             processor.signal_shutdown()
             thread.join(timeout=60)

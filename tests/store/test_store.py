@@ -157,3 +157,36 @@ def test_a_directory_in_the_way_is_a_conflict_not_a_copy(tmp_path: Path) -> None
     blobs.put_if_absent("1/2/abc/def", b"chunk")
     with pytest.raises(BlobConflict):
         blobs.put_if_absent("1/2/abc", b"profile")
+
+
+def test_retention_deletes_old_profiles_and_their_rows(tmp_path: Path) -> None:
+    index = Index(tmp_path / "i.sqlite3")
+    blobs = BlobStore((tmp_path / "b").as_uri())
+    store = ProfileStore(blobs, index)
+
+    def chunk(chunk_id: str, start: float, retention: int) -> dict[str, object]:
+        return {
+            "version": "2",
+            "platform": "python",
+            "organization_id": 1,
+            "project_id": 2,
+            "received": 10,
+            "retention_days": retention,
+            "chunk_id": chunk_id,
+            "profiler_id": "0463d1da1c634a3aa58c961939ae9583",
+            "profile": {
+                "samples": [{"timestamp": start + t, "stack_id": 0, "thread_id": "1"} for t in (0, 1, 2)],
+                "stacks": [[0, 1]],
+                "frames": [{"function": "work", "module": "app"}, {"function": "main", "module": "app"}],
+            },
+        }
+
+    old = store.push(chunk("8e90c6570a6140b38583f1be57512605", 1_000_000.0, 1), Kind.SAMPLE_V2)
+    new = store.push(chunk("8e90c6570a6140b38583f1be57512606", 1_000_000.0, 30), Kind.SAMPLE_V2)
+    assert index.functions(2, old.profile_id)
+    assert store.expire(now=1_000_000.0 + 2 * 86400) == 1
+    assert index.profiles() == [new]
+    assert index.functions(2, old.profile_id) == []
+    assert index.select("SELECT COUNT(*) FROM flame_nodes WHERE profile_id = ?", (old.profile_id,))[0][0] == 0
+    assert not (tmp_path / "b" / old.blob_key).exists() and (tmp_path / "b" / new.blob_key).exists()
+    assert store.expire(now=1_000_000.0 + 2 * 86400) == 0
