@@ -50,7 +50,7 @@ WORKLOAD = textwrap.dedent(
         while time.monotonic() < end:
             handle_request(i)
             i += 1
-    time.sleep(0.5)  # the continuous profiler sends its chunk from its own thread
+    time.sleep(2)  # the continuous profiler sends its chunk from its own thread, after the transaction
     sentry_sdk.flush()
     """
 )

@@ -19,11 +19,13 @@ def test_python_sdk_profiles_are_stored_with_the_workload_functions(server: Serv
     kinds = {m.kind for m in profiles}
     assert kinds == {"sample_v1", "sample_v2"}
     names = {f.function for m in profiles for f in index.functions(m.project_id, m.profile_id)}
-    assert {"fib", "render"} <= names
+    assert "fib" in names  # where the workload spends its time
     store = ProfileStore(BlobStore(Settings.load(data_dir=server.data_dir).blob_store_url), index)
     for metadata in profiles:
         frames = {frame.get("function") for frame in store.load(metadata)["profile"]["frames"]}
-        assert {"fib", "render", "handle_request"} <= frames, metadata.kind
+        # Sampling at ~100 Hz: fib dominates and handle_request is on every stack; the brief
+        # render() and crunch() calls are usually but not always caught.
+        assert {"fib", "handle_request"} <= frames, metadata.kind
     transaction = next(m for m in profiles if m.kind == "sample_v1")
     assert transaction.transaction_name == "workload-transaction"
     counts = {(c.outcome, c.reason, c.category) for c in index.outcome_counts()}
