@@ -108,3 +108,46 @@ def flamegraph(index: Index, organization_id: int, where: ProfileFilter) -> dict
         ],
         "metadata": {"profiles": len(profiles)},
     }
+
+
+def frame_totals(
+    index: Index, organization_id: int, where: ProfileFilter
+) -> dict[tuple[str, str], list[int]]:
+    """Per frame (name, package): samples, total time and self time over the selection."""
+    sql_where, params = where.where(organization_id, table="p")
+    rows = index.select(
+        "SELECT f.name, f.package, SUM(f.sample_count), SUM(f.duration_ns), SUM(f.self_time_ns)"
+        " FROM flame_nodes f JOIN profiles p ON p.project_id = f.project_id AND p.profile_id = f.profile_id"
+        f" WHERE {sql_where} GROUP BY f.name, f.package",
+        tuple(params),
+    )
+    return {(row[0], row[1]): [int(row[2]), int(row[3]), int(row[4])] for row in rows}
+
+
+def differential(
+    index: Index, organization_id: int, before: ProfileFilter, after: ProfileFilter
+) -> dict[str, Any]:
+    """How each frame's share of self time moved between two selections (releases, windows).
+
+    Shares, not raw times, are compared, so a selection with more profiles does not look
+    slower everywhere; `change` is the after share minus the before share.
+    """
+    old = frame_totals(index, organization_id, before)
+    new = frame_totals(index, organization_id, after)
+    old_total = sum(v[2] for v in old.values()) or 1
+    new_total = sum(v[2] for v in new.values()) or 1
+    frames: list[dict[str, Any]] = []
+    for name, package in sorted(old.keys() | new.keys()):
+        was, now = old.get((name, package), [0, 0, 0]), new.get((name, package), [0, 0, 0])
+        change = now[2] / new_total - was[2] / old_total
+        frames.append(
+            {
+                "name": name,
+                "package": package,
+                "before": {"samples": was[0], "duration_ns": was[1], "self_time_ns": was[2]},
+                "after": {"samples": now[0], "duration_ns": now[1], "self_time_ns": now[2]},
+                "change": round(change, 6),
+            }
+        )
+    frames.sort(key=lambda f: -abs(f["change"]))
+    return {"frames": frames, "before": {"self_time_ns": old_total}, "after": {"self_time_ns": new_total}}

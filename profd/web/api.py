@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from profd.formats import FormatError
 from profd.formats.outcome import DataCategory, Outcome
 from profd.formats.speedscope import to_collapsed, to_speedscope
-from profd.query.flamegraph import flamegraph
+from profd.query.flamegraph import differential, flamegraph
 from profd.query.functions import SORTABLE, function_table
 from profd.query.profiles import BadCursor, ProfileFilter, list_profiles
 from profd.services import Services
@@ -144,6 +144,38 @@ def api_routes(services: Services) -> APIRouter:
     ) -> Response:
         owner = auth.organization(index, request, org)
         return _json(flamegraph(index, owner.id, where))
+
+    @router.get(
+        "/organizations/{org}/flamegraph/diff",
+        summary="Differential flamegraph: each frame's share of self time before and after",
+    )
+    def differential_flamegraph(
+        request: Request,
+        org: str,
+        where: Selection,
+        before_start: float | None = None,
+        before_end: float | None = None,
+        after_start: float | None = None,
+        after_end: float | None = None,
+        before_release: str | None = None,
+        after_release: str | None = None,
+    ) -> Response:
+        owner = auth.organization(index, request, org)
+        if not (before_release or after_release or before_start or before_end or after_start or after_end):
+            raise Refused(400, "give two time ranges (before_*/after_*) or two releases to compare")
+        before = msgspec.structs.replace(
+            where,
+            start=before_start or where.start,
+            end=before_end or where.end,
+            release=before_release or where.release,
+        )
+        after = msgspec.structs.replace(
+            where,
+            start=after_start or where.start,
+            end=after_end or where.end,
+            release=after_release or where.release,
+        )
+        return _json(differential(index, owner.id, before, after))
 
     @router.get(
         "/organizations/{org}/outcomes", summary="Outcomes by time bucket, outcome, reason and category"

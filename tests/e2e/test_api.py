@@ -169,3 +169,20 @@ def test_aggregate_flamegraph_from_the_index(filled: tuple[Server, str, str]) ->
     stacks = {tuple(frames[i]["name"] for i in stack) for stack in profile["samples"]}
     assert ("<module>", "handle_request", "price_cart", "apply_discounts") in stacks
     assert get(server, "/api/v1/organizations/default/flamegraph?start=5&end=1", secret)[0] == 400
+
+
+def test_differential_flamegraph_between_releases(filled: tuple[Server, str, str]) -> None:
+    server, secret, _ = filled
+    path = "/api/v1/organizations/default/flamegraph/diff?before_release=shop@2.4.1&after_release=api@1.8.0"
+    status, diff = get(server, path, secret)
+    assert status == 200
+    frames = {f["name"]: f for f in diff["frames"]}
+    # shop@2.4.1 is the python example, api@1.8.0 the node chunk: their frames swap places.
+    assert (
+        frames["apply_discounts"]["before"]["self_time_ns"]
+        > 0
+        == frames["apply_discounts"]["after"]["self_time_ns"]
+    )
+    assert frames["apply_discounts"]["change"] < 0 < frames["resizeImage"]["change"]
+    assert abs(sum(f["change"] for f in diff["frames"])) < 1e-3
+    assert get(server, "/api/v1/organizations/default/flamegraph/diff", secret)[0] == 400
