@@ -19,7 +19,7 @@ from profd.analysis.profile_functions import call_tree_message
 from profd.formats import FormatError, decode_json, encode_message, profile_event_id
 from profd.formats.outcome import DataCategory
 from profd.ingest.envelope import parse_envelope
-from profd.ingest.submit import envelope_items, file_item, to_message, track_rejection
+from profd.ingest.submit import envelope_items, file_item, peek, to_message, track_rejection
 from profd.pipeline.task import process_profile_task
 from profd.services import Services, open_services
 from profd.settings import Settings
@@ -120,7 +120,7 @@ def process_file(
             categories = track_rejection(
                 services.outcomes, item, e, organization_id=org_id, project_id=project_id
             )
-            event_id = profile_event_id(_peek(item.payload))
+            event_id = profile_event_id(peek(item.payload))
             results.append(ProcessResult(str(path), event_id, "invalid", e.reason, categories[0].api_name))
             continue
         results.append(run_task(services, str(path), encode_message(message), sampled and item.sampled))
@@ -136,13 +136,6 @@ def _is_envelope(data: bytes) -> bool:
         return isinstance(decode_json(first), dict)
     except FormatError:
         return False
-
-
-def _peek(data: bytes) -> dict[str, Any]:
-    try:
-        return decode_json(data)
-    except FormatError:
-        return {}
 
 
 def run_task(services: Services, path: str, message: bytes, sampled: bool) -> ProcessResult:

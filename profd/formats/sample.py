@@ -139,7 +139,7 @@ class SampleChunk(ProfileDocument, kw_only=True, omit_defaults=True):
     content_type: str | None = None
 
 
-def check_trace(trace: TraceV1 | TraceV2) -> None:
+def check_trace(trace: TraceV1 | TraceV2, path: str = "$.profile") -> None:
     """Every sample names an existing stack and every stack existing frames."""
     n_stacks = len(trace.stacks)
     stack_ids: list[int] = [sample.stack_id for sample in trace.samples]
@@ -147,7 +147,7 @@ def check_trace(trace: TraceV1 | TraceV2) -> None:
         if not 0 <= stack_id < n_stacks:
             raise FormatError(
                 f"stack_id {stack_id} out of range (profile has {n_stacks} stacks)",
-                f"$.profile.samples[{i}].stack_id",
+                f"{path}.samples[{i}].stack_id",
                 "profiling_malformed_samples",
             )
     n_frames = len(trace.frames)
@@ -156,6 +156,6 @@ def check_trace(trace: TraceV1 | TraceV2) -> None:
             if not 0 <= frame_index < n_frames:
                 raise FormatError(
                     f"frame index {frame_index} out of range (profile has {n_frames} frames)",
-                    f"$.profile.stacks[{i}][{j}]",
+                    f"{path}.stacks[{i}][{j}]",
                     "profiling_malformed_stacks",
                 )

@@ -27,6 +27,7 @@ from profd.formats.sample import (
     TraceV1,
     TraceV2,
     Transaction,
+    check_trace,
 )
 
 MAX_PROFILE_DURATION_NS = 30_000_000_000
@@ -212,7 +213,7 @@ def normalize_v1(trace: TraceV1, *, window: tuple[int, int] | None = None, path:
     if not samples:
         raise reject("profiling_not_enough_samples", "no thread has more than one sample", f"{path}.samples")
     trace.samples = samples
-    check_refs(trace, path)
+    check_trace(trace, path)
 
     # Relay judges the *last listed* sample, so an unsorted profile whose longest sample is
     # not last slips through; the maximum is what the 30 s limit means.
@@ -241,7 +242,7 @@ def normalize_v2(trace: TraceV2, *, path: str = "$.profile") -> float:
         )
     samples.sort(key=_timestamp)
     trace.samples = samples
-    check_refs(trace, path)
+    check_trace(trace, path)
     span = samples[-1].timestamp - samples[0].timestamp
     if span > MAX_CHUNK_DURATION_S:
         raise reject("profiling_duration_is_too_long", f"the chunk spans {span:.3f} s (max 66 s)", path)
@@ -253,26 +254,6 @@ def normalize_v2(trace: TraceV2, *, path: str = "$.profile") -> float:
 
 def _timestamp(sample: SampleV2) -> float:
     return sample.timestamp
-
-
-def check_refs(trace: TraceV1 | TraceV2, path: str) -> None:
-    n_stacks, n_frames = len(trace.stacks), len(trace.frames)
-    stack_ids: list[int] = [s.stack_id for s in trace.samples]
-    for i, stack_id in enumerate(stack_ids):
-        if not 0 <= stack_id < n_stacks:
-            raise reject(
-                "profiling_malformed_samples",
-                f"stack_id {stack_id} out of range ({n_stacks} stacks)",
-                f"{path}.samples[{i}].stack_id",
-            )
-    for i, stack in enumerate(trace.stacks):
-        for j, frame in enumerate(stack):
-            if not 0 <= frame < n_frames:
-                raise reject(
-                    "profiling_malformed_stacks",
-                    f"frame index {frame} out of range ({n_frames} frames)",
-                    f"{path}.stacks[{i}][{j}]",
-                )
 
 
 # -- measurements and debug images (B3.6, B3.7), the same in every format -----------------

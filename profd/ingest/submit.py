@@ -70,7 +70,7 @@ def envelope_items(envelope: Envelope) -> list[ProfileItem]:
 
 def file_item(data: bytes, sampled: bool = True) -> ProfileItem:
     """A profile file: a chunk if it names a profiler, else a transaction profile."""
-    chunk = _peek(data).get("profiler_id") is not None
+    chunk = peek(data).get("profiler_id") is not None
     return ProfileItem(payload=data, item_type="profile_chunk" if chunk else "profile", sampled=sampled)
 
 
@@ -113,7 +113,7 @@ def track_rejection(
     key_id: int | None = None,
 ) -> list[DataCategory]:
     """Count a rejected item as INVALID with its reason; returns the categories counted."""
-    doc = _peek(item.payload)
+    doc = peek(item.payload)
     categories = rejected_categories(
         chunk=item.item_type == "profile_chunk",
         platform=item.platform or doc.get("platform"),
@@ -128,7 +128,8 @@ def track_rejection(
     return categories
 
 
-def _peek(data: bytes) -> dict[str, Any]:
+def peek(data: bytes) -> dict[str, Any]:
+    """The payload as a JSON object if it is one (for ids and platform in reports), else {}."""
     try:
         return decode_json(data)
     except FormatError:

@@ -9,15 +9,11 @@ samples ended, weighted by their sample counts.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
+from profd.query.functions import quantile
 from profd.query.profiles import ProfileFilter
 from profd.store.index import Index
-
-
-def _quantile(ordered: list[int], q: float) -> int:
-    return ordered[max(0, math.ceil(len(ordered) * q) - 1)] if ordered else 0
 
 
 def flamegraph(index: Index, organization_id: int, where: ProfileFilter) -> dict[str, Any]:
@@ -70,9 +66,9 @@ def flamegraph(index: Index, organization_id: int, where: ProfileFilter) -> dict
     for info, values in zip(infos, durations, strict=True):
         values.sort()
         info.update(
-            p75Duration=_quantile(values, 0.75),
-            p95Duration=_quantile(values, 0.95),
-            p99Duration=_quantile(values, 0.99),
+            p75Duration=quantile(values, 0.75),
+            p95Duration=quantile(values, 0.95),
+            p99Duration=quantile(values, 0.99),
         )
     children_samples: dict[int, int] = {}
     for node in paths.values():

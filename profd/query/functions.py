@@ -36,8 +36,8 @@ class FunctionRow(msgspec.Struct):
 
 
 def quantile(ordered: list[int], q: float) -> int:
-    """Nearest rank: the value at ceil(n*q) - 1 of the sorted values."""
-    return ordered[max(0, math.ceil(len(ordered) * q) - 1)]
+    """Nearest rank: the value at ceil(n*q) - 1 of the sorted values (0 for none)."""
+    return ordered[max(0, math.ceil(len(ordered) * q) - 1)] if ordered else 0
 
 
 def function_table(

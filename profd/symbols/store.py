@@ -148,10 +148,8 @@ class SymbolStore:
         missing = self.missing_chunks(chunks)
         if missing:
             return AssembleResult("not_found", missing)
-        data = b"".join((self.chunks / c.lower()).read_bytes() for c in chunks)
         try:
-            if hashlib.sha1(data).hexdigest() != checksum.lower():
-                raise BadDebugFile("the assembled file does not match its checksum")
+            data = self._joined(chunks, checksum)
             kind, file_debug_id, code_id, arch = identify(name, data)
         except BadDebugFile as e:
             self._fail(project_id, checksum, str(e))
@@ -182,10 +180,8 @@ class SymbolStore:
         missing = self.missing_chunks(chunks)
         if missing:
             return AssembleResult("not_found", missing)
-        data = b"".join((self.chunks / c.lower()).read_bytes() for c in chunks)
         try:
-            if hashlib.sha1(data).hexdigest() != checksum.lower():
-                raise BadDebugFile("the assembled bundle does not match its checksum")
+            data = self._joined(chunks, checksum)
             manifest = read_bundle_manifest(data)
         except BadDebugFile as e:
             for project_id in project_ids:
@@ -252,6 +248,13 @@ class SymbolStore:
     def artifact_bytes(self, file: ArtifactFile) -> bytes:
         with zipfile.ZipFile(self.files / f"{file.bundle}.zip") as bundle:
             return bundle.read(file.path)
+
+    def _joined(self, chunks: list[str], checksum: str) -> bytes:
+        """The uploaded file from its chunks, if it is the file its checksum names."""
+        data = b"".join((self.chunks / c.lower()).read_bytes() for c in chunks)
+        if hashlib.sha1(data).hexdigest() != checksum.lower():
+            raise BadDebugFile("the assembled file does not match its checksum")
+        return data
 
     def failure(self, project_id: int, checksum: str) -> str | None:
         with self._lock:
