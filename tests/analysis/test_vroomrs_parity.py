@@ -179,7 +179,8 @@ def test_functions_indexed_at_write_time_match_vroomrs(
             indexed = ours(profile_functions(as_vroomrs_reads_it(document, kind), kind))
         assert_same(expected, indexed, capped=len(expected) == 100)
         compared += bool(expected)
-    assert compared >= 8
+    # Examples and the live SDK alone give a few; with ../shared every upstream fixture joins in.
+    assert compared >= (8 if (SHARED / "fixtures").exists() else 3)
 
 
 @pytest.mark.parametrize("filter_system_frames", [True, False])
