@@ -1,5 +1,5 @@
 """Aggregate flamegraphs over any selection of profiles, from the folded call trees indexed
-at write time (one GROUP BY; no blob is read).
+at write time and their hourly rollups (`flame_rollup`); no blob is read.
 
 The result is speedscope-shaped, as Sentry's: ``shared.frames`` (one per name and
 package), ``shared.frame_infos`` (occurrences, samples, total and self time, and p75/p95/p99
@@ -11,58 +11,34 @@ from __future__ import annotations
 
 from typing import Any
 
+from profd.query.flame_rollup import path_durations, path_totals
 from profd.query.functions import quantile
 from profd.query.profiles import ProfileFilter
 from profd.store.index import Index
 
 
 def flamegraph(index: Index, organization_id: int, where: ProfileFilter) -> dict[str, Any]:
-    sql_where, params = where.where(organization_id, table="p")
-    rows = index.select(
-        "SELECT f.path, f.parent, f.name, f.package, f.in_app, f.depth, f.sample_count, f.duration_ns,"
-        " f.self_time_ns, f.profile_id"
-        " FROM flame_nodes f JOIN profiles p ON p.project_id = f.project_id AND p.profile_id = f.profile_id"
-        f" WHERE {sql_where}",
-        tuple(params),
-    )
-    paths: dict[int, dict[str, Any]] = {}
-    profiles: set[str] = set()
-    for row in rows:
-        profiles.add(row["profile_id"])
-        node = paths.setdefault(
-            row["path"],
-            {
-                "parent": row["parent"],
-                "name": row["name"],
-                "package": row["package"],
-                "in_app": bool(row["in_app"]),
-                "samples": 0,
-                "duration": 0,
-                "self": 0,
-                "durations": [],
-            },
-        )
-        node["samples"] += row["sample_count"]
-        node["duration"] += row["duration_ns"]
-        node["self"] += row["self_time_ns"]
-        node["durations"].append(row["duration_ns"])
+    totals = path_totals(index, organization_id, where)
+    paths = totals.paths
     frame_index: dict[tuple[str, str], int] = {}
     frames: list[dict[str, Any]] = []
     infos: list[dict[str, Any]] = []
-    durations: list[list[int]] = []
     for node in paths.values():
-        key = (node["name"], node["package"])
+        key = (node.name, node.package)
         if key not in frame_index:
             frame_index[key] = len(frames)
-            frames.append({"name": node["name"], "image": node["package"], "is_application": node["in_app"]})
+            frames.append({"name": node.name, "image": node.package, "is_application": node.in_app})
             infos.append({"count": 0, "weight": 0, "sumDuration": 0, "sumSelfTime": 0})
-            durations.append([])
         info = infos[frame_index[key]]
-        info["count"] += len(node["durations"])
-        info["weight"] += node["samples"]
-        info["sumDuration"] += node["duration"]
-        info["sumSelfTime"] += node["self"]
-        durations[frame_index[key]].extend(node["durations"])
+        info["count"] += node.occurrences
+        info["weight"] += node.samples
+        info["sumDuration"] += node.duration_ns
+        info["sumSelfTime"] += node.self_time_ns
+    durations: list[list[int]] = [[] for _ in frames]
+    for path, values in path_durations(index, organization_id, where).items():
+        found = paths.get(path)
+        if found is not None:
+            durations[frame_index[(found.name, found.package)]].extend(values)
     for info, values in zip(infos, durations, strict=True):
         values.sort()
         info.update(
@@ -72,10 +48,10 @@ def flamegraph(index: Index, organization_id: int, where: ProfileFilter) -> dict
         )
     children_samples: dict[int, int] = {}
     for node in paths.values():
-        children_samples[node["parent"]] = children_samples.get(node["parent"], 0) + node["samples"]
+        children_samples[node.parent] = children_samples.get(node.parent, 0) + node.samples
     samples, weights = [], []
     for path, node in paths.items():
-        ending_here = node["samples"] - children_samples.get(path, 0)
+        ending_here = node.samples - children_samples.get(path, 0)
         if ending_here <= 0:
             continue
         stack = []
@@ -84,8 +60,8 @@ def flamegraph(index: Index, organization_id: int, where: ProfileFilter) -> dict
             current = paths.get(cursor)
             if current is None:
                 break
-            stack.append(frame_index[(current["name"], current["package"])])
-            cursor = current["parent"]
+            stack.append(frame_index[(current.name, current.package)])
+            cursor = current.parent
         samples.append(stack[::-1])
         weights.append(ending_here)
     return {
@@ -102,7 +78,7 @@ def flamegraph(index: Index, organization_id: int, where: ProfileFilter) -> dict
                 "weights": weights,
             }
         ],
-        "metadata": {"profiles": len(profiles)},
+        "metadata": {"profiles": totals.profiles},
     }
 
 
@@ -110,14 +86,13 @@ def frame_totals(
     index: Index, organization_id: int, where: ProfileFilter
 ) -> dict[tuple[str, str], list[int]]:
     """Per frame (name, package): samples, total time and self time over the selection."""
-    sql_where, params = where.where(organization_id, table="p")
-    rows = index.select(
-        "SELECT f.name, f.package, SUM(f.sample_count), SUM(f.duration_ns), SUM(f.self_time_ns)"
-        " FROM flame_nodes f JOIN profiles p ON p.project_id = f.project_id AND p.profile_id = f.profile_id"
-        f" WHERE {sql_where} GROUP BY f.name, f.package",
-        tuple(params),
-    )
-    return {(row[0], row[1]): [int(row[2]), int(row[3]), int(row[4])] for row in rows}
+    frames: dict[tuple[str, str], list[int]] = {}
+    for node in path_totals(index, organization_id, where).paths.values():
+        found = frames.setdefault((node.name, node.package), [0, 0, 0])
+        found[0] += node.samples
+        found[1] += node.duration_ns
+        found[2] += node.self_time_ns
+    return frames
 
 
 def differential(

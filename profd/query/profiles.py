@@ -31,13 +31,7 @@ class ProfileFilter(msgspec.Struct, kw_only=True):
         if self.project_ids:
             clauses.append(f"{t}project_id IN ({', '.join('?' for _ in self.project_ids)})")
             params.extend(self.project_ids)
-        for column, value in (
-            ("transaction_name", self.transaction),
-            ("release", self.release),
-            ("environment", self.environment),
-            ("platform", self.platform),
-            ("device_class", self.device_class),
-        ):
+        for column, value in self.dimensions():
             if value is not None:
                 clauses.append(f"{t}{column} = ?")
                 params.append(value)
@@ -48,6 +42,15 @@ class ProfileFilter(msgspec.Struct, kw_only=True):
             clauses.append(f"{t}start < ?")
             params.append(self.end)
         return " AND ".join(clauses), params
+
+    def dimensions(self) -> list[tuple[str, str | None]]:
+        return [
+            ("transaction_name", self.transaction),
+            ("release", self.release),
+            ("environment", self.environment),
+            ("platform", self.platform),
+            ("device_class", self.device_class),
+        ]
 
 
 class Page(msgspec.Struct):

@@ -134,7 +134,87 @@ MIGRATIONS = [
         PRIMARY KEY (project_id, profile_id, path)
     );
     """,
+    # Aggregate flamegraphs over many profiles read hourly rollups, as Sentry's functions
+    # table does: per (project, hour, transaction, release, environment, platform, device
+    # class) bucket, the folded call tree summed over its profiles.  A path's frame is
+    # stored once (flame_paths) instead of in every profile's and every bucket's rows.
+    """
+    CREATE TABLE flame_paths (
+        path INTEGER PRIMARY KEY,
+        parent INTEGER NOT NULL,
+        name TEXT NOT NULL,
+        package TEXT NOT NULL,
+        in_app INTEGER NOT NULL,
+        depth INTEGER NOT NULL
+    );
+    INSERT OR IGNORE INTO flame_paths SELECT path, parent, name, package, in_app, depth FROM flame_nodes;
+    CREATE TABLE flame_counts (
+        project_id INTEGER NOT NULL,
+        profile_id TEXT NOT NULL,
+        path INTEGER NOT NULL,
+        sample_count INTEGER NOT NULL,
+        duration_ns INTEGER NOT NULL,
+        self_time_ns INTEGER NOT NULL,
+        PRIMARY KEY (project_id, profile_id, path)
+    ) WITHOUT ROWID;
+    INSERT INTO flame_counts
+        SELECT project_id, profile_id, path, sample_count, duration_ns, self_time_ns FROM flame_nodes;
+    DROP TABLE flame_nodes;
+    ALTER TABLE flame_counts RENAME TO flame_nodes;
+    CREATE TABLE flame_buckets (
+        id INTEGER PRIMARY KEY,
+        organization_id INTEGER NOT NULL,
+        project_id INTEGER NOT NULL,
+        hour INTEGER NOT NULL,
+        transaction_name TEXT NOT NULL,
+        release TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        device_class TEXT NOT NULL,
+        profiles INTEGER NOT NULL,
+        UNIQUE (project_id, hour, transaction_name, release, environment, platform, device_class)
+    );
+    CREATE INDEX flame_buckets_by_hour ON flame_buckets (organization_id, hour);
+    CREATE TABLE flame_rollup (
+        bucket INTEGER NOT NULL,
+        path INTEGER NOT NULL,
+        occurrences INTEGER NOT NULL,
+        sample_count INTEGER NOT NULL,
+        duration_ns INTEGER NOT NULL,
+        self_time_ns INTEGER NOT NULL,
+        PRIMARY KEY (bucket, path)
+    ) WITHOUT ROWID;
+    INSERT INTO flame_buckets (organization_id, project_id, hour, transaction_name, release, environment,
+                               platform, device_class, profiles)
+        SELECT organization_id, project_id, CAST(start / 3600 AS INTEGER) * 3600, IFNULL(transaction_name, ''),
+               IFNULL(release, ''), IFNULL(environment, ''), platform, IFNULL(device_class, ''), COUNT(*)
+        FROM profiles WHERE sampled GROUP BY 1, 2, 3, 4, 5, 6, 7, 8;
+    INSERT INTO flame_rollup
+        SELECT b.id, f.path, COUNT(*), SUM(f.sample_count), SUM(f.duration_ns), SUM(f.self_time_ns)
+        FROM profiles p
+        JOIN flame_nodes f ON f.project_id = p.project_id AND f.profile_id = p.profile_id
+        JOIN flame_buckets b ON b.project_id = p.project_id AND b.hour = CAST(p.start / 3600 AS INTEGER) * 3600
+            AND b.transaction_name = IFNULL(p.transaction_name, '') AND b.release = IFNULL(p.release, '')
+            AND b.environment = IFNULL(p.environment, '') AND b.platform = p.platform
+            AND b.device_class = IFNULL(p.device_class, '')
+        WHERE p.sampled GROUP BY b.id, f.path;
+    """,
 ]
+
+HOUR = 3600
+
+
+def flame_bucket(metadata: ProfileMetadata) -> tuple[int, str, str, str, str, str]:
+    """The rollup bucket of a profile: its hour and the dimensions a flamegraph filters on
+    (absent values are '', as a UNIQUE key cannot hold NULLs)."""
+    return (
+        int(metadata.start // HOUR) * HOUR,
+        metadata.transaction_name or "",
+        metadata.release or "",
+        metadata.environment or "",
+        metadata.platform,
+        metadata.device_class or "",
+    )
 
 
 # Per-occurrence times are kept as JSON arrays: read whole, never queried inside.
@@ -355,26 +435,57 @@ class Index:
                     " start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
-                db.executemany(
-                    "INSERT OR IGNORE INTO flame_nodes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (
-                            metadata.project_id,
-                            metadata.profile_id,
-                            n.path,
-                            n.parent,
-                            n.name,
-                            n.package,
-                            n.in_app,
-                            n.depth,
-                            n.sample_count,
-                            n.duration_ns,
-                            n.self_time_ns,
-                        )
-                        for n in flame
-                    ],
-                )
+                self._insert_flame(db, metadata, flame)
         return cursor.rowcount == 1
+
+    def _insert_flame(
+        self, db: sqlite3.Connection, metadata: ProfileMetadata, flame: Sequence[FlameNode]
+    ) -> None:
+        db.executemany(
+            "INSERT OR IGNORE INTO flame_paths VALUES (?, ?, ?, ?, ?, ?)",
+            [(n.path, n.parent, n.name, n.package, n.in_app, n.depth) for n in flame],
+        )
+        counts = [(n.path, n.sample_count, n.duration_ns, n.self_time_ns) for n in flame]
+        db.executemany(
+            "INSERT OR IGNORE INTO flame_nodes VALUES (?, ?, ?, ?, ?, ?)",
+            [(metadata.project_id, metadata.profile_id, *row) for row in counts],
+        )
+        if not metadata.sampled:
+            return
+        bucket = db.execute(
+            "INSERT INTO flame_buckets (organization_id, project_id, hour, transaction_name, release, environment,"
+            " platform, device_class, profiles) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)"
+            " ON CONFLICT (project_id, hour, transaction_name, release, environment, platform, device_class)"
+            " DO UPDATE SET profiles = profiles + 1 RETURNING id",
+            (metadata.organization_id, metadata.project_id, *flame_bucket(metadata)),
+        ).fetchone()[0]
+        db.executemany(
+            "INSERT INTO flame_rollup VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (bucket, path) DO UPDATE SET"
+            " occurrences = occurrences + 1, sample_count = sample_count + excluded.sample_count,"
+            " duration_ns = duration_ns + excluded.duration_ns, self_time_ns = self_time_ns + excluded.self_time_ns",
+            [(bucket, *row) for row in counts],
+        )
+
+    def _remove_flame(self, db: sqlite3.Connection, metadata: ProfileMetadata) -> None:
+        """Take a profile back out of its rollup bucket before its rows go."""
+        found = db.execute(
+            "SELECT id FROM flame_buckets WHERE project_id = ? AND hour = ? AND transaction_name = ? AND release = ?"
+            " AND environment = ? AND platform = ? AND device_class = ?",
+            (metadata.project_id, *flame_bucket(metadata)),
+        ).fetchone()
+        if found is None:
+            return
+        bucket = found[0]
+        db.execute(
+            "UPDATE flame_rollup SET occurrences = occurrences - 1, sample_count = flame_rollup.sample_count -"
+            " f.sample_count, duration_ns = flame_rollup.duration_ns - f.duration_ns, self_time_ns ="
+            " flame_rollup.self_time_ns - f.self_time_ns FROM flame_nodes f WHERE f.project_id = ? AND"
+            " f.profile_id = ? AND flame_rollup.bucket = ? AND flame_rollup.path = f.path",
+            (metadata.project_id, metadata.profile_id, bucket),
+        )
+        db.execute("DELETE FROM flame_rollup WHERE bucket = ? AND occurrences <= 0", (bucket,))
+        db.execute("UPDATE flame_buckets SET profiles = profiles - 1 WHERE id = ?", (bucket,))
+        db.execute("DELETE FROM flame_buckets WHERE id = ? AND profiles <= 0", (bucket,))
 
     def functions(self, project_id: int, profile_id: str) -> list[FunctionMetrics]:
         """A profile's functions, slowest first (as extracted at write time)."""
@@ -433,6 +544,9 @@ class Index:
         """Remove profiles and everything indexed with them (functions, folded call trees)."""
         keys = [(m.project_id, m.profile_id) for m in profiles]
         with self._transaction() as db:
+            for metadata in profiles:
+                if metadata.sampled:
+                    self._remove_flame(db, metadata)
             for table in ("functions", "flame_nodes", "profiles"):
                 db.executemany(f"DELETE FROM {table} WHERE project_id = ? AND profile_id = ?", keys)
 

@@ -1,0 +1,159 @@
+"""The hourly flame rollups answer exactly what summing every profile's rows answers, for any
+selection, after deletions, and for an index migrated from before the rollups existed."""
+
+from __future__ import annotations
+
+import random
+import sqlite3
+import uuid
+from pathlib import Path
+
+import msgspec
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from profd.analysis.flame import FlameNode
+from profd.analysis.metadata import ProfileMetadata
+from profd.query.flame_rollup import PathTotal, path_totals
+from profd.query.profiles import ProfileFilter
+from profd.store.index import MIGRATIONS, Index
+
+BASE = 1_700_000_000.0  # a whole hour
+TRANSACTIONS = ["/a", "/b", None]
+RELEASES = ["1.0", "2.0"]
+# A tiny call tree family: (path, parent, name) with paths unique per name chain.
+TREE = [(11, 0, "main"), (12, 11, "work"), (13, 12, "leaf"), (14, 11, "idle"), (15, 14, "leaf")]
+
+
+def profiles(count: int, seed: int) -> list[tuple[ProfileMetadata, list[FlameNode]]]:
+    rng = random.Random(seed)
+    made = []
+    for _ in range(count):
+        start = BASE + rng.uniform(0, 5 * 3600)
+        metadata = ProfileMetadata(
+            organization_id=1,
+            project_id=rng.choice([1, 2]),
+            profile_id=uuid.UUID(int=rng.getrandbits(128)).hex,
+            kind="sample_v2",
+            platform="python",
+            transaction_name=rng.choice(TRANSACTIONS),
+            release=rng.choice(RELEASES),
+            environment="prod",
+            start=start,
+            end=start + 1,
+            duration_ns=10**9,
+            retention_days=90,
+            received=int(start),
+            blob_key="k",
+            sampled=rng.random() > 0.1,
+        )
+        nodes = [
+            FlameNode(
+                path,
+                parent,
+                name,
+                "pkg",
+                True,
+                depth=len(str(path)),
+                sample_count=s,
+                duration_ns=s * 10,
+                self_time_ns=s,
+            )
+            for path, parent, name in rng.sample(TREE, rng.randint(1, len(TREE)))
+            for s in [rng.randint(1, 50)]
+        ]
+        made.append((metadata, nodes))
+    return made
+
+
+def brute_force(
+    stored: list[tuple[ProfileMetadata, list[FlameNode]]], where: ProfileFilter
+) -> dict[int, PathTotal]:
+    totals: dict[int, PathTotal] = {}
+    for metadata, nodes in stored:
+        if not metadata.sampled or (where.project_ids and metadata.project_id not in where.project_ids):
+            continue
+        if where.transaction is not None and metadata.transaction_name != where.transaction:
+            continue
+        if where.release is not None and metadata.release != where.release:
+            continue
+        if (where.start is not None and metadata.start < where.start) or (
+            where.end is not None and metadata.start >= where.end
+        ):
+            continue
+        for n in nodes:
+            found = totals.setdefault(n.path, PathTotal(n.parent, n.name, n.package, n.in_app, 0, 0, 0, 0))
+            found.occurrences += 1
+            found.samples += n.sample_count
+            found.duration_ns += n.duration_ns
+            found.self_time_ns += n.self_time_ns
+    return totals
+
+
+bounds = st.one_of(
+    st.none(), st.floats(BASE - 3600, BASE + 6 * 3600), st.integers(-1, 6).map(lambda h: BASE + h * 3600)
+)
+selections = st.builds(
+    ProfileFilter,
+    project_ids=st.one_of(st.none(), st.just([1]), st.just([1, 2])),
+    transaction=st.sampled_from([None, "/a", "/b", ""]),
+    release=st.sampled_from([None, "1.0", "2.0"]),
+    start=bounds,
+    end=bounds,
+)
+
+
+def test_rollups_match_the_rows_they_sum(tmp_path: Path) -> None:
+    index = Index(tmp_path / "i.sqlite3")
+    stored = profiles(300, seed=1)
+    for metadata, nodes in stored:
+        index.insert_profile(metadata, flame=nodes)
+    # A redelivered profile must not be counted twice.
+    assert index.insert_profile(*stored[0][:1], flame=stored[0][1]) is False
+
+    @settings(max_examples=150, deadline=None)
+    @given(selections)
+    def check(where: ProfileFilter) -> None:
+        got = path_totals(index, 1, where)
+        assert got.paths == brute_force(stored, where)
+        expected_profiles = sum(
+            1 for m, _ in stored if brute_force([(m, [FlameNode(1, 0, "x", "", True, 1, 1, 1, 1)])], where)
+        )
+        assert got.profiles == expected_profiles
+
+    check()
+
+    # Deleting profiles takes them back out of their buckets.
+    gone = [m for m, _ in stored[::3]]
+    index.delete_profiles(gone)
+    kept = stored[1::3] + stored[2::3]
+    assert path_totals(index, 1, ProfileFilter()).paths == brute_force(kept, ProfileFilter())
+    index.delete_profiles([m for m, _ in kept])
+    assert index.select("SELECT COUNT(*) FROM flame_rollup")[0][0] == 0
+    assert index.select("SELECT COUNT(*) FROM flame_buckets")[0][0] == 0
+
+
+def test_an_index_from_before_the_rollups_is_migrated(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path, isolation_level=None)
+    before_rollups = next(n for n, script in enumerate(MIGRATIONS) if "flame_rollup" in script)
+    for number, script in enumerate(MIGRATIONS[:before_rollups], start=1):
+        db.executescript(script)
+        db.execute(f"PRAGMA user_version = {number}")
+    stored = profiles(40, seed=2)
+    for metadata, nodes in stored:
+        fields = msgspec.structs.asdict(metadata)
+        columns = ", ".join(f'"{name}"' for name in fields)
+        db.execute(
+            f"INSERT INTO profiles ({columns}) VALUES ({', '.join('?' for _ in fields)})",
+            tuple(fields.values()),
+        )
+        db.executemany(
+            "INSERT INTO flame_nodes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [(metadata.project_id, metadata.profile_id, *msgspec.structs.astuple(n)) for n in nodes],
+        )
+    db.close()
+    index = Index(path)
+    where = ProfileFilter(release="1.0", start=BASE + 1800)
+    assert path_totals(index, 1, where).paths == brute_force(stored, where)
+    assert path_totals(index, 1, ProfileFilter()).paths == brute_force(stored, ProfileFilter())
