@@ -1,22 +1,18 @@
-"""Per-path totals of the folded call trees of any selection of profiles, read from the
-hourly rollups wherever the selection covers whole hours.
-
-A selection is split into the hours it covers whole, answered by the rollup buckets (one
-row per bucket and path, already summed over the bucket's profiles), and the partial hours
-at its ends, answered by the per-profile rows.  Both are exact, so the result is the same
-as summing every profile's rows, at a cost that grows with hours and paths rather than
-with profiles.
+"""Per-path totals of the folded call trees of any selection of profiles: the rollup
+buckets for the hours the selection covers whole, the per-profile rows for the rest
+(profd.query.rollup).  Both are exact sums, so the result equals summing every profile's
+rows, at a cost that grows with hours and paths rather than with profiles.
 """
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import msgspec
 
 from profd.query.profiles import ProfileFilter
-from profd.store.index import HOUR, Index
+from profd.query.rollup import bucket_where, edges, rollup_hours
+from profd.store.index import Index
 
 # Per-occurrence durations for percentiles come from at most this many profiles of the
 # selection, drawn uniformly (profile ids are random), as vroom draws its candidates.
@@ -39,52 +35,6 @@ class Totals(msgspec.Struct):
     profiles: int
 
 
-def _rollup_hours(where: ProfileFilter) -> tuple[int | None, int | None] | None:
-    """The whole hours [first, last) the selection covers, None when the rollups cannot answer
-    it (an empty dimension value: rollups store absent values as '')."""
-    if any(value == "" for _, value in where.dimensions()):
-        return None
-    first = None if where.start is None else math.ceil(where.start / HOUR) * HOUR
-    last = None if where.end is None else math.floor(where.end / HOUR) * HOUR
-    if first is not None and last is not None and first >= last:
-        return None
-    return first, last
-
-
-def _edges(where: ProfileFilter, hours: tuple[int | None, int | None] | None) -> list[ProfileFilter]:
-    """The parts of the selection outside the rollup hours, read profile by profile."""
-    if hours is None:
-        return [where]
-    first, last = hours
-    edges = []
-    if first is not None and where.start is not None and where.start < first:
-        edges.append(msgspec.structs.replace(where, end=first))
-    if last is not None and where.end is not None and last < where.end:
-        edges.append(msgspec.structs.replace(where, start=last))
-    return edges
-
-
-def _bucket_where(
-    organization_id: int, where: ProfileFilter, first: int | None, last: int | None
-) -> tuple[str, list[Any]]:
-    clauses = ["b.organization_id = ?"]
-    params: list[Any] = [organization_id]
-    if where.project_ids:
-        clauses.append(f"b.project_id IN ({', '.join('?' for _ in where.project_ids)})")
-        params.extend(where.project_ids)
-    for column, value in where.dimensions():
-        if value is not None:
-            clauses.append(f"b.{column} = ?")
-            params.append(value)
-    if first is not None:
-        clauses.append("b.hour >= ?")
-        params.append(first)
-    if last is not None:
-        clauses.append("b.hour < ?")
-        params.append(last)
-    return " AND ".join(clauses), params
-
-
 def _add(paths: dict[int, PathTotal], rows: list[Any]) -> None:
     for path, occurrences, samples, duration, self_time, parent, name, package, in_app in rows:
         found = paths.get(path)
@@ -105,24 +55,24 @@ _FRAME = "SELECT t.*, fp.parent, fp.name, fp.package, fp.in_app FROM ({}) t JOIN
 def path_totals(index: Index, organization_id: int, where: ProfileFilter) -> Totals:
     paths: dict[int, PathTotal] = {}
     profiles = 0
-    hours = _rollup_hours(where)
+    hours = rollup_hours(where)
     if hours is not None:
-        sql_where, params = _bucket_where(organization_id, where, *hours)
+        sql_where, params = bucket_where(organization_id, where, *hours)
         _add(
             paths,
             index.select(
                 _FRAME.format(
                     "SELECT r.path, SUM(r.occurrences), SUM(r.sample_count), SUM(r.duration_ns),"
-                    " SUM(r.self_time_ns) FROM flame_buckets b JOIN flame_rollup r ON r.bucket = b.id"
+                    " SUM(r.self_time_ns) FROM rollup_buckets b JOIN flame_rollup r ON r.bucket = b.id"
                     f" WHERE {sql_where} GROUP BY r.path"
                 ),
                 tuple(params),
             ),
         )
         profiles += index.select(
-            f"SELECT IFNULL(SUM(b.profiles), 0) FROM flame_buckets b WHERE {sql_where}", tuple(params)
+            f"SELECT IFNULL(SUM(b.profiles), 0) FROM rollup_buckets b WHERE {sql_where}", tuple(params)
         )[0][0]
-    for edge in _edges(where, hours):
+    for edge in edges(where, hours):
         sql_where, params = edge.where(organization_id, table="p")
         _add(
             paths,

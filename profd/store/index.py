@@ -7,6 +7,7 @@ pipeline).  Schema changes are numbered migrations keyed on ``PRAGMA user_versio
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 import sqlite3
 import threading
@@ -22,6 +23,8 @@ from profd.analysis.flame import FlameNode
 from profd.analysis.functions import FunctionMetrics
 from profd.analysis.metadata import ProfileMetadata
 from profd.formats.outcome import DataCategory, Outcome, OutcomeRecord
+from profd.store import rollups
+from profd.store.rollups import FunctionOccurrences
 
 MIGRATIONS = [
     """
@@ -134,10 +137,12 @@ MIGRATIONS = [
         PRIMARY KEY (project_id, profile_id, path)
     );
     """,
-    # Aggregate flamegraphs over many profiles read hourly rollups, as Sentry's functions
-    # table does: per (project, hour, transaction, release, environment, platform, device
-    # class) bucket, the folded call tree summed over its profiles.  A path's frame is
-    # stored once (flame_paths) instead of in every profile's and every bucket's rows.
+    # Flamegraphs and the functions table over many profiles read hourly rollups, as
+    # Sentry's functions table does: per (project, hour, transaction, release, environment,
+    # platform, device class) bucket, the folded call tree and the function metrics summed
+    # over its profiles.  A path's frame is stored once (flame_paths) instead of in every
+    # profile's and every bucket's rows.  Function rollups of profiles indexed before this
+    # migration are built by `Index.rebuild_function_rollups` on first open.
     """
     CREATE TABLE flame_paths (
         path INTEGER PRIMARY KEY,
@@ -161,7 +166,7 @@ MIGRATIONS = [
         SELECT project_id, profile_id, path, sample_count, duration_ns, self_time_ns FROM flame_nodes;
     DROP TABLE flame_nodes;
     ALTER TABLE flame_counts RENAME TO flame_nodes;
-    CREATE TABLE flame_buckets (
+    CREATE TABLE rollup_buckets (
         id INTEGER PRIMARY KEY,
         organization_id INTEGER NOT NULL,
         project_id INTEGER NOT NULL,
@@ -174,7 +179,7 @@ MIGRATIONS = [
         profiles INTEGER NOT NULL,
         UNIQUE (project_id, hour, transaction_name, release, environment, platform, device_class)
     );
-    CREATE INDEX flame_buckets_by_hour ON flame_buckets (organization_id, hour);
+    CREATE INDEX rollup_buckets_by_hour ON rollup_buckets (organization_id, hour);
     CREATE TABLE flame_rollup (
         bucket INTEGER NOT NULL,
         path INTEGER NOT NULL,
@@ -184,7 +189,21 @@ MIGRATIONS = [
         self_time_ns INTEGER NOT NULL,
         PRIMARY KEY (bucket, path)
     ) WITHOUT ROWID;
-    INSERT INTO flame_buckets (organization_id, project_id, hour, transaction_name, release, environment,
+    CREATE TABLE function_rollup (
+        bucket INTEGER NOT NULL,
+        fingerprint INTEGER NOT NULL,
+        function TEXT NOT NULL,
+        package TEXT NOT NULL,
+        in_app INTEGER NOT NULL,
+        occurrences INTEGER NOT NULL,
+        sum_self_time_ns INTEGER NOT NULL,
+        worst_ns INTEGER NOT NULL,
+        worst_profile_id TEXT NOT NULL,
+        examples TEXT NOT NULL,
+        self_times BLOB NOT NULL,
+        PRIMARY KEY (bucket, fingerprint)
+    ) WITHOUT ROWID;
+    INSERT INTO rollup_buckets (organization_id, project_id, hour, transaction_name, release, environment,
                                platform, device_class, profiles)
         SELECT organization_id, project_id, CAST(start / 3600 AS INTEGER) * 3600, IFNULL(transaction_name, ''),
                IFNULL(release, ''), IFNULL(environment, ''), platform, IFNULL(device_class, ''), COUNT(*)
@@ -193,33 +212,33 @@ MIGRATIONS = [
         SELECT b.id, f.path, COUNT(*), SUM(f.sample_count), SUM(f.duration_ns), SUM(f.self_time_ns)
         FROM profiles p
         JOIN flame_nodes f ON f.project_id = p.project_id AND f.profile_id = p.profile_id
-        JOIN flame_buckets b ON b.project_id = p.project_id AND b.hour = CAST(p.start / 3600 AS INTEGER) * 3600
+        JOIN rollup_buckets b ON b.project_id = p.project_id AND b.hour = CAST(p.start / 3600 AS INTEGER) * 3600
             AND b.transaction_name = IFNULL(p.transaction_name, '') AND b.release = IFNULL(p.release, '')
             AND b.environment = IFNULL(p.environment, '') AND b.platform = p.platform
             AND b.device_class = IFNULL(p.device_class, '')
         WHERE p.sampled GROUP BY b.id, f.path;
     """,
+    """
+    ALTER TABLE tokens ADD COLUMN name TEXT NOT NULL DEFAULT '';
+    """,
 ]
-
-HOUR = 3600
-
-
-def flame_bucket(metadata: ProfileMetadata) -> tuple[int, str, str, str, str, str]:
-    """The rollup bucket of a profile: its hour and the dimensions a flamegraph filters on
-    (absent values are '', as a UNIQUE key cannot hold NULLs)."""
-    return (
-        int(metadata.start // HOUR) * HOUR,
-        metadata.transaction_name or "",
-        metadata.release or "",
-        metadata.environment or "",
-        metadata.platform,
-        metadata.device_class or "",
-    )
-
 
 # Per-occurrence times are kept as JSON arrays: read whole, never queried inside.
 _encode_times = msgspec.json.Encoder().encode
 _decode_times = msgspec.json.Decoder(list[int]).decode
+
+
+# Project slugs go into URLs and DSN listings.  All-digit slugs are refused because the API
+# takes a project's slug or its id in the same path segment, and "7" must mean project 7.
+SLUG = re.compile(r"[a-z0-9_-]{1,50}")
+
+
+class InvalidSlug(ValueError):
+    """A project slug outside the rule (``SLUG``, not all digits)."""
+
+
+class SlugTaken(Exception):
+    """The organization already has a project with this slug."""
 
 
 class Organization(msgspec.Struct, frozen=True):
@@ -242,6 +261,16 @@ class ProjectKey(msgspec.Struct, frozen=True):
     project_id: int
     public_key: str
     active: bool
+
+
+class Token(msgspec.Struct, frozen=True):
+    """A bearer token as listed: never the secret, which only its creator ever sees."""
+
+    id: int
+    organization_id: int
+    name: str
+    created: float
+    revoked: bool
 
 
 class OutcomeCount(msgspec.Struct, frozen=True):
@@ -293,6 +322,8 @@ class Index:
                 for statement in script.split(";"):
                     if statement.strip():
                         db.execute(statement)
+                if "CREATE TABLE function_rollup" in script:
+                    rollups.rebuild(db)
                 db.execute(f"PRAGMA user_version = {number}")
 
     # -- organizations, projects, keys ---------------------------------------------------
@@ -314,13 +345,26 @@ class Index:
         return _organization(rows[0]) if rows else None
 
     def create_project(self, organization_id: int, slug: str, name: str | None = None) -> Project:
-        with self._transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO projects (organization_id, slug, name, created) VALUES (?, ?, ?, ?)",
-                (organization_id, slug, name or slug, time.time()),
+        """A new project and its first DSN key, both or neither.
+
+        Raises InvalidSlug for a slug outside the rule and SlugTaken for one in use.
+        """
+        if not SLUG.fullmatch(slug) or slug.isdigit():
+            raise InvalidSlug(
+                f"invalid slug {slug!r}: 1 to 50 lowercase letters, digits, '-' or '_', not only digits"
             )
-        project_id = int(cursor.lastrowid or 0)
-        self.create_key(project_id)
+        try:
+            with self._transaction() as db:
+                cursor = db.execute(
+                    "INSERT INTO projects (organization_id, slug, name, created) VALUES (?, ?, ?, ?)",
+                    (organization_id, slug, name or slug, time.time()),
+                )
+                project_id = int(cursor.lastrowid or 0)
+                _insert_key(db, project_id)
+        except sqlite3.IntegrityError:
+            if self.project_by_slug(organization_id, slug) is None:
+                raise
+            raise SlugTaken(f"a project {slug!r} exists already") from None
         return Project(
             id=project_id, organization_id=organization_id, slug=slug, name=name or slug, has_profiles=False
         )
@@ -339,21 +383,30 @@ class Index:
         return [_project(row) for row in rows]
 
     def create_key(self, project_id: int) -> ProjectKey:
-        public_key = secrets.token_hex(16)
         with self._transaction() as db:
-            cursor = db.execute(
-                "INSERT INTO project_keys (project_id, public_key, created) VALUES (?, ?, ?)",
-                (project_id, public_key, time.time()),
-            )
-        return ProjectKey(
-            id=int(cursor.lastrowid or 0), project_id=project_id, public_key=public_key, active=True
-        )
+            return _insert_key(db, project_id)
 
     def keys(self, project_id: int) -> list[ProjectKey]:
-        rows = self._query("SELECT * FROM project_keys WHERE project_id = ? ORDER BY id", (project_id,))
+        """The project's DSN keys, active ones first, oldest first within each.
+
+        Whoever shows "the" DSN of a project takes the first: an active key while there is one.
+        """
+        rows = self._query(
+            "SELECT * FROM project_keys WHERE project_id = ? ORDER BY active DESC, id", (project_id,)
+        )
         return [
             ProjectKey(row["id"], row["project_id"], row["public_key"], bool(row["active"])) for row in rows
         ]
+
+    def revoke_key(self, project_id: int, public_key: str) -> bool:
+        """Deactivate a key of the project (ingest refuses it from then on); False if the
+        project has no such key.  Revoking twice is not an error."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE project_keys SET active = 0 WHERE project_id = ? AND public_key = ?",
+                (project_id, public_key),
+            )
+        return cursor.rowcount == 1
 
     def key_by_public_key(self, public_key: str) -> ProjectKey | None:
         rows = self._query("SELECT * FROM project_keys WHERE public_key = ?", (public_key,))
@@ -362,15 +415,39 @@ class Index:
         row = rows[0]
         return ProjectKey(row["id"], row["project_id"], row["public_key"], bool(row["active"]))
 
-    def create_token(self, organization_id: int) -> str:
+    def create_token(self, organization_id: int, name: str = "") -> str:
         """A new bearer token for the organization; only its hash is kept, so it is shown once."""
-        token = "profd_" + secrets.token_urlsafe(32)
+        return self.issue_token(organization_id, name)[1]
+
+    def issue_token(self, organization_id: int, name: str = "") -> tuple[Token, str]:
+        """A new bearer token: its listing and its secret (the only time the secret exists)."""
+        secret = "profd_" + secrets.token_urlsafe(32)
+        created = time.time()
         with self._transaction() as db:
-            db.execute(
-                "INSERT INTO tokens (organization_id, token_hash, created) VALUES (?, ?, ?)",
-                (organization_id, _token_hash(token), time.time()),
+            cursor = db.execute(
+                "INSERT INTO tokens (organization_id, token_hash, name, created) VALUES (?, ?, ?, ?)",
+                (organization_id, _token_hash(secret), name, created),
             )
-        return token
+        token = Token(int(cursor.lastrowid or 0), organization_id, name, created, revoked=False)
+        return token, secret
+
+    def tokens(self, organization_id: int) -> list[Token]:
+        """The organization's tokens, revoked ones included, oldest first."""
+        rows = self._query("SELECT * FROM tokens WHERE organization_id = ? ORDER BY id", (organization_id,))
+        return [
+            Token(row["id"], row["organization_id"], row["name"], row["created"], bool(row["revoked"]))
+            for row in rows
+        ]
+
+    def revoke_token(self, organization_id: int, token_id: int) -> bool:
+        """Revoke one of the organization's tokens; False if it has no token `token_id`, so
+        a token of one organization can never revoke another's."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "UPDATE tokens SET revoked = 1 WHERE organization_id = ? AND id = ?",
+                (organization_id, token_id),
+            )
+        return cursor.rowcount == 1
 
     def organization_for_token(self, token: str) -> Organization | None:
         rows = self._query(
@@ -435,11 +512,15 @@ class Index:
                     " start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
-                self._insert_flame(db, metadata, flame)
+                self._insert_flame(db, metadata, functions, flame)
         return cursor.rowcount == 1
 
     def _insert_flame(
-        self, db: sqlite3.Connection, metadata: ProfileMetadata, flame: Sequence[FlameNode]
+        self,
+        db: sqlite3.Connection,
+        metadata: ProfileMetadata,
+        functions: Sequence[FunctionMetrics],
+        flame: Sequence[FlameNode],
     ) -> None:
         db.executemany(
             "INSERT OR IGNORE INTO flame_paths VALUES (?, ?, ?, ?, ?, ?)",
@@ -450,42 +531,18 @@ class Index:
             "INSERT OR IGNORE INTO flame_nodes VALUES (?, ?, ?, ?, ?, ?)",
             [(metadata.project_id, metadata.profile_id, *row) for row in counts],
         )
-        if not metadata.sampled:
-            return
-        bucket = db.execute(
-            "INSERT INTO flame_buckets (organization_id, project_id, hour, transaction_name, release, environment,"
-            " platform, device_class, profiles) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)"
-            " ON CONFLICT (project_id, hour, transaction_name, release, environment, platform, device_class)"
-            " DO UPDATE SET profiles = profiles + 1 RETURNING id",
-            (metadata.organization_id, metadata.project_id, *flame_bucket(metadata)),
-        ).fetchone()[0]
-        db.executemany(
-            "INSERT INTO flame_rollup VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (bucket, path) DO UPDATE SET"
-            " occurrences = occurrences + 1, sample_count = sample_count + excluded.sample_count,"
-            " duration_ns = duration_ns + excluded.duration_ns, self_time_ns = self_time_ns + excluded.self_time_ns",
-            [(bucket, *row) for row in counts],
-        )
-
-    def _remove_flame(self, db: sqlite3.Connection, metadata: ProfileMetadata) -> None:
-        """Take a profile back out of its rollup bucket before its rows go."""
-        found = db.execute(
-            "SELECT id FROM flame_buckets WHERE project_id = ? AND hour = ? AND transaction_name = ? AND release = ?"
-            " AND environment = ? AND platform = ? AND device_class = ?",
-            (metadata.project_id, *flame_bucket(metadata)),
-        ).fetchone()
-        if found is None:
-            return
-        bucket = found[0]
-        db.execute(
-            "UPDATE flame_rollup SET occurrences = occurrences - 1, sample_count = flame_rollup.sample_count -"
-            " f.sample_count, duration_ns = flame_rollup.duration_ns - f.duration_ns, self_time_ns ="
-            " flame_rollup.self_time_ns - f.self_time_ns FROM flame_nodes f WHERE f.project_id = ? AND"
-            " f.profile_id = ? AND flame_rollup.bucket = ? AND flame_rollup.path = f.path",
-            (metadata.project_id, metadata.profile_id, bucket),
-        )
-        db.execute("DELETE FROM flame_rollup WHERE bucket = ? AND occurrences <= 0", (bucket,))
-        db.execute("UPDATE flame_buckets SET profiles = profiles - 1 WHERE id = ?", (bucket,))
-        db.execute("DELETE FROM flame_buckets WHERE id = ? AND profiles <= 0", (bucket,))
+        if metadata.sampled:
+            rollups.add_profile(
+                db,
+                metadata,
+                [
+                    FunctionOccurrences(
+                        f.fingerprint, f.function, f.package, f.in_app, f.self_times_ns, f.max_duration
+                    )
+                    for f in functions
+                ],
+                flame,
+            )
 
     def functions(self, project_id: int, profile_id: str) -> list[FunctionMetrics]:
         """A profile's functions, slowest first (as extracted at write time)."""
@@ -544,11 +601,10 @@ class Index:
         """Remove profiles and everything indexed with them (functions, folded call trees)."""
         keys = [(m.project_id, m.profile_id) for m in profiles]
         with self._transaction() as db:
-            for metadata in profiles:
-                if metadata.sampled:
-                    self._remove_flame(db, metadata)
+            touched = {rollups.remove_profile(db, m) for m in profiles if m.sampled}
             for table in ("functions", "flame_nodes", "profiles"):
                 db.executemany(f"DELETE FROM {table} WHERE project_id = ? AND profile_id = ?", keys)
+            rollups.rebuild_functions(db, {bucket for bucket in touched if bucket is not None})
 
     def select(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
         """A read-only query for the read side (`profd.query`)."""
@@ -593,6 +649,17 @@ class Index:
             )
             for row in rows
         ]
+
+
+def _insert_key(db: sqlite3.Connection, project_id: int) -> ProjectKey:
+    public_key = secrets.token_hex(16)
+    cursor = db.execute(
+        "INSERT INTO project_keys (project_id, public_key, created) VALUES (?, ?, ?)",
+        (project_id, public_key, time.time()),
+    )
+    return ProjectKey(
+        id=int(cursor.lastrowid or 0), project_id=project_id, public_key=public_key, active=True
+    )
 
 
 def _token_hash(token: str) -> str:
