@@ -17,8 +17,11 @@ from profd.formats.errors import FormatError
 SCHEMA = "https://www.speedscope.app/file-format-schema.json"
 
 
-def _threads(profile: dict[str, Any]) -> dict[str, list[tuple[int, int]]]:
-    """(time in ns, stack id) per thread, in time order."""
+def thread_samples(profile: dict[str, Any]) -> dict[str, list[tuple[int, int]]]:
+    """(time in ns, stack id) per thread, in time order; FormatError unless sample-shaped.
+
+    Transaction profiles (v1) count time from the profile's start, chunks (v2) from the epoch.
+    """
     trace = profile.get("profile") or {}
     if "samples" not in trace or "frames" not in trace:
         raise FormatError("only sample-format profiles can be exported this way", "$.profile", "unsupported")
@@ -34,13 +37,21 @@ def _threads(profile: dict[str, Any]) -> dict[str, list[tuple[int, int]]]:
     return by_thread
 
 
+def sample_durations(samples: list[tuple[int, int]]) -> list[int]:
+    """How long each sample of one thread lasted: until the thread's next sample.
+
+    The last sample has no successor, so it gets 0 rather than a guessed interval.
+    """
+    return [later[0] - earlier[0] for earlier, later in itertools.pairwise(samples)] + [0]
+
+
 def frame_name(frame: dict[str, Any]) -> str:
     return str(frame.get("function") or frame.get("instruction_addr") or "unknown")
 
 
 def to_speedscope(profile: dict[str, Any]) -> dict[str, Any]:
     trace = profile["profile"]
-    threads = _threads(profile)
+    threads = thread_samples(profile)
     frames = [
         {
             "name": frame_name(f),
@@ -55,7 +66,6 @@ def to_speedscope(profile: dict[str, Any]) -> dict[str, Any]:
     profiles = []
     for thread, samples in sorted(threads.items()):
         stacks = [list(reversed(trace["stacks"][stack_id])) for _, stack_id in samples]
-        weights = [later[0] - earlier[0] for earlier, later in itertools.pairwise(samples)] + [0]
         profiles.append(
             {
                 "type": "sampled",
@@ -64,7 +74,7 @@ def to_speedscope(profile: dict[str, Any]) -> dict[str, Any]:
                 "startValue": samples[0][0],
                 "endValue": samples[-1][0],
                 "samples": stacks,
-                "weights": weights,
+                "weights": sample_durations(samples),
                 "threadID": thread,
                 "isMainThread": thread == active,
             }
@@ -83,7 +93,7 @@ def to_speedscope(profile: dict[str, Any]) -> dict[str, Any]:
 def to_collapsed(profile: dict[str, Any]) -> str:
     trace = profile["profile"]
     counts: Counter[str] = Counter()
-    for samples in _threads(profile).values():
+    for samples in thread_samples(profile).values():
         for _, stack_id in samples:
             names = [
                 frame_name(trace["frames"][i]).replace(";", ":") for i in reversed(trace["stacks"][stack_id])
