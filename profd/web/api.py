@@ -1,33 +1,71 @@
-"""The query API, ``/api/v1/``: projects, profiles, functions and outcomes of an organization.
+"""The query API, ``/api/v1/``: projects, keys, tokens, profiles, functions and outcomes of an
+organization.
 
 Every route takes a bearer token of the organization in the path (``profd tokens create``)
 and never shows another organization's data.  Schema: ``/api/v1/openapi.json``.
+Organizations themselves are created with the CLI only.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import msgspec
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from profd.formats import FormatError
 from profd.formats.outcome import DataCategory, Outcome
+from profd.formats.pprof import to_pprof
 from profd.formats.speedscope import to_collapsed, to_speedscope
 from profd.query.flamegraph import differential, flamegraph
 from profd.query.functions import SORTABLE, function_table
 from profd.query.profiles import BadCursor, ProfileFilter, list_profiles
+from profd.query.regressions import regressions
 from profd.services import Services
-from profd.store import BlobNotFound
+from profd.store import BlobNotFound, Project, ProjectKey
+from profd.store.index import InvalidSlug, SlugTaken, Token
 from profd.web import auth
 from profd.web.auth import Refused
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
+T = TypeVar("T")
 
 
-def _json(value: Any) -> Response:
-    return Response(msgspec.json.encode(value), media_type="application/json")
+def _json(value: Any, status: int = 200) -> Response:
+    return Response(msgspec.json.encode(value), status_code=status, media_type="application/json")
+
+
+Name = Annotated[str, msgspec.Meta(max_length=200)]
+
+
+class NewProject(msgspec.Struct, forbid_unknown_fields=True):
+    # The slug's rule lives with the index (`InvalidSlug`), which the CLI shares.
+    slug: str
+    name: Name | None = None
+
+
+class NewToken(msgspec.Struct, forbid_unknown_fields=True):
+    name: Name = ""
+
+
+def _body_schema(struct: type[msgspec.Struct]) -> dict[str, Any]:
+    """OpenAPI for a JSON body that a route decodes with msgspec (FastAPI only documents
+    bodies it parses itself)."""
+    _, components = msgspec.json.schema_components([struct])
+    schema = components[struct.__name__]
+    return {"requestBody": {"content": {"application/json": {"schema": schema}}}}
+
+
+async def _decode_body(request: Request, kind: type[T], empty: T | None = None) -> T:
+    """The request's JSON body as `kind`; a malformed one is the client's 400."""
+    body = await request.body()
+    if not body.strip() and empty is not None:
+        return empty
+    try:
+        return msgspec.json.decode(body, type=kind)
+    except msgspec.DecodeError as e:
+        raise Refused(400, f"invalid body: {e}") from None
 
 
 def profile_filter(
@@ -58,25 +96,138 @@ def profile_filter(
 Selection = Annotated[ProfileFilter, Depends(profile_filter)]
 
 
+def comparison(
+    where: Selection,
+    before_start: float | None = None,
+    before_end: float | None = None,
+    after_start: float | None = None,
+    after_end: float | None = None,
+    before_release: str | None = None,
+    after_release: str | None = None,
+) -> tuple[ProfileFilter, ProfileFilter]:
+    """Two selections to compare: the shared filter, narrowed to two windows or two releases."""
+    if not (before_release or after_release or before_start or before_end or after_start or after_end):
+        raise Refused(400, "give two time ranges (before_*/after_*) or two releases to compare")
+    for start, end in ((before_start, before_end), (after_start, after_end)):
+        if start is not None and end is not None and end <= start:
+            raise Refused(400, "each window's end must be after its start")
+    before = msgspec.structs.replace(
+        where,
+        start=before_start or where.start,
+        end=before_end or where.end,
+        release=before_release or where.release,
+    )
+    after = msgspec.structs.replace(
+        where,
+        start=after_start or where.start,
+        end=after_end or where.end,
+        release=after_release or where.release,
+    )
+    return before, after
+
+
+Compared = Annotated[tuple[ProfileFilter, ProfileFilter], Depends(comparison)]
+
+
 def api_routes(services: Services) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["query"])
     index = services.index
 
+    def project_json(p: Project) -> dict[str, Any]:
+        return {
+            "id": p.id,
+            "slug": p.slug,
+            "name": p.name,
+            "has_profiles": p.has_profiles,
+            "dsn": services.dsn(p),
+        }
+
+    def key_json(key: ProjectKey) -> dict[str, Any]:
+        # services.dsn shows a project's first active key; a key listing needs each key's own.
+        scheme, _, host = services.settings.dsn_base_url.partition("://")
+        dsn = f"{scheme}://{key.public_key}@{host.rstrip('/')}/{key.project_id}"
+        return {"id": key.id, "public_key": key.public_key, "dsn": dsn, "active": key.active}
+
+    def token_json(token: Token) -> dict[str, Any]:
+        return {"id": token.id, "name": token.name, "created": token.created, "revoked": token.revoked}
+
+    @router.get("/organizations/{org}", summary="The organization the token belongs to")
+    def organization(request: Request, org: str) -> Response:
+        owner = auth.organization(index, request, org)
+        return _json(
+            {"id": owner.id, "slug": owner.slug, "name": owner.name, "retention_days": owner.retention_days}
+        )
+
     @router.get("/organizations/{org}/projects", summary="Projects and their DSNs")
     def projects(request: Request, org: str) -> Response:
         owner = auth.organization(index, request, org)
-        return _json(
-            [
-                {
-                    "id": p.id,
-                    "slug": p.slug,
-                    "name": p.name,
-                    "has_profiles": p.has_profiles,
-                    "dsn": services.dsn(p),
-                }
-                for p in index.projects(owner.id)
-            ]
-        )
+        return _json([project_json(p) for p in index.projects(owner.id)])
+
+    @router.post(
+        "/organizations/{org}/projects",
+        summary="Create a project and its first DSN key",
+        status_code=201,
+        openapi_extra=_body_schema(NewProject),
+    )
+    async def create_project(request: Request, org: str) -> Response:
+        owner = auth.organization(index, request, org)
+        wanted = await _decode_body(request, NewProject)
+        try:
+            created = index.create_project(owner.id, wanted.slug, wanted.name)
+        except InvalidSlug as e:
+            raise Refused(400, str(e)) from None
+        except SlugTaken as e:
+            raise Refused(409, str(e)) from None
+        return _json(project_json(created), status=201)
+
+    @router.get("/organizations/{org}/projects/{project}/keys", summary="A project's DSN keys")
+    def keys(request: Request, org: str, project: str) -> Response:
+        target = auth.project(index, request, org, project)
+        return _json([key_json(k) for k in index.keys(target.id)])
+
+    @router.post("/organizations/{org}/projects/{project}/keys", summary="Add a DSN key", status_code=201)
+    def create_key(request: Request, org: str, project: str) -> Response:
+        target = auth.project(index, request, org, project)
+        return _json(key_json(index.create_key(target.id)), status=201)
+
+    @router.delete(
+        "/organizations/{org}/projects/{project}/keys/{public_key}",
+        summary="Revoke a DSN key: ingest refuses it from then on",
+        status_code=204,
+    )
+    def revoke_key(request: Request, org: str, project: str, public_key: str) -> Response:
+        target = auth.project(index, request, org, project)
+        if not index.revoke_key(target.id, public_key):
+            raise Refused(404, f"no key {public_key!r} in project {project!r}")
+        return Response(status_code=204)
+
+    @router.get("/organizations/{org}/tokens", summary="The organization's tokens (never their secrets)")
+    def tokens(request: Request, org: str) -> Response:
+        owner = auth.organization(index, request, org)
+        return _json([token_json(t) for t in index.tokens(owner.id)])
+
+    @router.post(
+        "/organizations/{org}/tokens",
+        summary="Create a token; its secret is in this answer only",
+        status_code=201,
+        openapi_extra=_body_schema(NewToken),
+    )
+    async def create_token(request: Request, org: str) -> Response:
+        owner = auth.organization(index, request, org)
+        wanted = await _decode_body(request, NewToken, empty=NewToken())
+        token, secret = index.issue_token(owner.id, wanted.name)
+        return _json({**token_json(token), "token": secret}, status=201)
+
+    @router.delete(
+        "/organizations/{org}/tokens/{token_id}",
+        summary="Revoke a token: it is refused (401) from then on",
+        status_code=204,
+    )
+    def revoke_token(request: Request, org: str, token_id: Annotated[int, Path(ge=1)]) -> Response:
+        owner = auth.organization(index, request, org)
+        if not index.revoke_token(owner.id, token_id):
+            raise Refused(404, f"no token {token_id} in {org!r}")
+        return Response(status_code=204)
 
     @router.get("/organizations/{org}/profiles", summary="Stored profiles, filtered, newest first")
     def profiles(
@@ -99,14 +250,14 @@ def api_routes(services: Services) -> APIRouter:
 
     @router.get(
         "/organizations/{org}/projects/{project_id}/profiles/{profile_id}",
-        summary="One profile: as stored, as speedscope, or as collapsed stacks",
+        summary="One profile: as stored, as speedscope, as collapsed stacks, or as a gzipped pprof file",
     )
     def profile(
         request: Request,
         org: str,
         project_id: str,
         profile_id: str,
-        format: Literal["json", "speedscope", "collapsed"] = "json",
+        format: Literal["json", "speedscope", "collapsed", "pprof"] = "json",
     ) -> Response:
         target = auth.project(index, request, org, project_id)
         metadata = index.profile(target.id, profile_id.replace("-", "").lower())
@@ -121,6 +272,15 @@ def api_routes(services: Services) -> APIRouter:
                 return _json(to_speedscope(document))
             if format == "collapsed":
                 return PlainTextResponse(to_collapsed(document))
+            if format == "pprof":
+                data = to_pprof(
+                    document, time_nanos=round(metadata.start * 1e9), duration_nanos=metadata.duration_ns
+                )
+                return Response(
+                    data,
+                    media_type="application/octet-stream",
+                    headers={"Content-Disposition": f'attachment; filename="{metadata.profile_id}.pb.gz"'},
+                )
         except FormatError as e:
             raise Refused(400, f"{format} is not available for this profile: {e.message}") from None
         return _json(document)
@@ -149,33 +309,28 @@ def api_routes(services: Services) -> APIRouter:
         "/organizations/{org}/flamegraph/diff",
         summary="Differential flamegraph: each frame's share of self time before and after",
     )
-    def differential_flamegraph(
+    def differential_flamegraph(request: Request, org: str, compared: Compared) -> Response:
+        owner = auth.organization(index, request, org)
+        return _json(differential(index, owner.id, *compared))
+
+    @router.get(
+        "/organizations/{org}/regressions",
+        summary="Functions whose p95 (or self time per profile) rose between two windows or releases",
+    )
+    def function_regressions(
         request: Request,
         org: str,
-        where: Selection,
-        before_start: float | None = None,
-        before_end: float | None = None,
-        after_start: float | None = None,
-        after_end: float | None = None,
-        before_release: str | None = None,
-        after_release: str | None = None,
+        compared: Compared,
+        metric: Literal["p95", "sum"] = "p95",
+        threshold: Annotated[float, Query(gt=0, le=100, description="Relative rise, 0.1 = 10%")] = 0.1,
+        min_count: Annotated[int, Query(ge=1, description="Occurrences needed in each window")] = 10,
+        limit: Limit = 50,
     ) -> Response:
         owner = auth.organization(index, request, org)
-        if not (before_release or after_release or before_start or before_end or after_start or after_end):
-            raise Refused(400, "give two time ranges (before_*/after_*) or two releases to compare")
-        before = msgspec.structs.replace(
-            where,
-            start=before_start or where.start,
-            end=before_end or where.end,
-            release=before_release or where.release,
+        found = regressions(
+            index, owner.id, *compared, metric=metric, threshold=threshold, min_count=min_count, limit=limit
         )
-        after = msgspec.structs.replace(
-            where,
-            start=after_start or where.start,
-            end=after_end or where.end,
-            release=after_release or where.release,
-        )
-        return _json(differential(index, owner.id, before, after))
+        return _json({"regressions": found})
 
     @router.get(
         "/organizations/{org}/outcomes", summary="Outcomes by time bucket, outcome, reason and category"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 import subprocess
 import sys
@@ -12,6 +13,8 @@ from typing import Any
 
 import pytest
 
+from profd.formats.pprof import Profile
+from tests.clients.envelopes import post
 from tests.e2e.server import Server
 from tests.e2e.test_proguard import token
 
@@ -121,7 +124,7 @@ def test_functions_and_outcomes(filled: tuple[Server, str, str]) -> None:
     assert status == 200
     render = next(f for f in functions if f["function"] == "render")
     assert render["count"] >= 1 and render["p50"] <= render["p95"] <= render["p99"] <= render["sum"]
-    assert "5ce7a1a5e2f44c8d9b1e1f7a2d6c3b40" in render["examples"]
+    assert "5ce7a1a5e2f44c8d9b1e1f7a2d6c3b40" in [e["profile_id"] for e in render["examples"]]
     status, outcomes = get(server, "/api/v1/organizations/default/outcomes?interval=86400", secret)
     assert status == 200
     assert {(o["outcome"], o["category"]) for o in outcomes} >= {
@@ -142,6 +145,11 @@ def test_functions_and_outcomes(filled: tuple[Server, str, str]) -> None:
         "/functions?start=abc",
         "/outcomes?interval=1",
         "/profiles?project=a",
+        "/regressions",
+        "/regressions?before_release=a&after_release=b&threshold=0",
+        "/regressions?before_release=a&after_release=b&metric=p42",
+        "/regressions?before_start=10&before_end=5&after_start=20&after_end=30",
+        "/flamegraph/diff?before_start=10&before_end=5&after_start=20&after_end=30",
     ],
 )
 def test_bad_parameters_are_400_with_a_message(filled: tuple[Server, str, str], query: str) -> None:
@@ -186,3 +194,192 @@ def test_differential_flamegraph_between_releases(filled: tuple[Server, str, str
     assert frames["apply_discounts"]["change"] < 0 < frames["resizeImage"]["change"]
     assert abs(sum(f["change"] for f in diff["frames"])) < 1e-3
     assert get(server, "/api/v1/organizations/default/flamegraph/diff", secret)[0] == 400
+
+
+def test_regressions_between_two_releases(filled: tuple[Server, str, str]) -> None:
+    server, secret, other = filled
+    path = "/api/v1/organizations/default/regressions?before_release=shop@2.4.1&after_release=shop@2.4.1&min_count=1"
+    status, body = get(server, path, secret)
+    # The same release on both sides: nothing can have got slower.
+    assert status == 200 and body == {"regressions": []}
+    assert get(server, path, other)[0] == 403
+    status, schema = get(server, "/api/v1/openapi.json", None)
+    assert "/api/v1/organizations/{org}/regressions" in schema["paths"]
+
+
+def call(
+    server: Server, method: str, path: str, secret: str | None, body: Any = None
+) -> tuple[int, Any, dict[str, str]]:
+    """Any method; JSON bodies both ways, other answers as raw bytes, and the answer's headers."""
+    headers = {"Authorization": f"Bearer {secret}"} if secret else {}
+    data = None
+    if body is not None:
+        data = body if isinstance(body, bytes) else json.dumps(body).encode()
+        headers["Content-Type"] = "application/json"
+    request = urllib.request.Request(server.url + path, data=data, headers=headers, method=method)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            raw = response.read()
+            kind = response.headers.get("content-type", "")
+            return response.status, json.loads(raw) if "json" in kind else raw, dict(response.headers)
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read()), dict(e.headers)
+
+
+def test_one_profile_as_pprof(filled: tuple[Server, str, str]) -> None:
+    server, secret, other = filled
+    base = "/api/v1/organizations/default/projects/default/profiles/5ce7a1a5e2f44c8d9b1e1f7a2d6c3b40"
+    status, data, headers = call(server, "GET", base + "?format=pprof", secret)
+    assert status == 200 and headers["content-type"] == "application/octet-stream"
+    assert 'filename="5ce7a1a5e2f44c8d9b1e1f7a2d6c3b40.pb.gz"' in headers["content-disposition"]
+    profile = Profile.FromString(gzip.decompress(data))
+    strings = profile.string_table
+    assert strings[0] == ""
+    names = {strings[f.name] for f in profile.function}
+    assert {"handle_request", "render", "apply_discounts", "price_cart"} <= names
+    locations = {loc.id for loc in profile.location}
+    assert all(i in locations for s in profile.sample for i in s.location_id)
+    # The index's start time: 2026-11-26T09:30:00Z.
+    assert profile.time_nanos == 1795685400 * 10**9
+    assert sum(s.value[0] for s in profile.sample) == 45
+    assert call(server, "GET", base + "?format=pprof", other)[0] == 403
+    android = (
+        "/api/v1/organizations/default/projects/1/profiles/e3a1c9f0b7d24c6e8f5a4b3c2d1e0f99?format=pprof"
+    )
+    status, refused, _ = call(server, "GET", android, secret)
+    assert status == 400 and "pprof is not available" in refused["detail"]
+
+
+def test_the_organization_of_the_token(filled: tuple[Server, str, str]) -> None:
+    server, secret, other = filled
+    status, org = get(server, "/api/v1/organizations/default", secret)
+    assert status == 200 and (org["slug"], org["name"], org["retention_days"]) == ("default", "Default", None)
+    status, org = get(server, "/api/v1/organizations/other", other)
+    assert status == 200 and org["slug"] == "other"
+    assert get(server, "/api/v1/organizations/other", secret)[0] == 403
+    assert get(server, "/api/v1/organizations/nowhere", secret)[0] == 403
+
+
+def test_create_a_project_and_its_first_key(filled: tuple[Server, str, str]) -> None:
+    server, secret, _ = filled
+    base = "/api/v1/organizations/default/projects"
+    status, created, _ = call(server, "POST", base, secret, {"slug": "checkout-api", "name": "Checkout API"})
+    assert status == 201 and (created["slug"], created["name"]) == ("checkout-api", "Checkout API")
+    assert created["dsn"].endswith(f"/{created['id']}") and not created["has_profiles"]
+    status, listed = get(server, base, secret)
+    assert {"id": created["id"], "slug": "checkout-api"}.items() <= listed[-1].items()
+    status, keys = get(server, f"{base}/checkout-api/keys", secret)
+    assert status == 200 and [(k["dsn"], k["active"]) for k in keys] == [(created["dsn"], True)]
+    status, taken, _ = call(server, "POST", base, secret, {"slug": "checkout-api"})
+    assert status == 409 and "exists" in taken["detail"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"slug": "Checkout"},
+        {"slug": ""},
+        {"slug": "x" * 51},
+        {"slug": "a b"},
+        {"slug": "123"},
+        {"slug": 5},
+        {"name": "no slug"},
+        {"slug": "fine", "extra": 1},
+        {"slug": "fine", "name": "n" * 201},
+        b"{not json",
+        b"",
+        [],
+    ],
+)
+def test_bad_project_bodies_are_400_with_a_message(filled: tuple[Server, str, str], body: Any) -> None:
+    server, secret, _ = filled
+    status, answer, _ = call(server, "POST", "/api/v1/organizations/default/projects", secret, body)
+    assert status == 400 and answer["detail"]
+    assert get(server, "/api/v1/organizations/default/projects/fine/keys", secret)[0] == 404
+
+
+def test_a_revoked_key_is_refused_by_ingest(filled: tuple[Server, str, str]) -> None:
+    server, secret, _ = filled
+    created = call(server, "POST", "/api/v1/organizations/default/projects", secret, {"slug": "revoking"})[1]
+    keys = f"/api/v1/organizations/default/projects/{created['id']}/keys"
+    status, added, _ = call(server, "POST", keys, secret)
+    assert status == 201 and added["active"] and added["dsn"] != created["dsn"]
+    first = get(server, keys, secret)[1][0]["public_key"]
+    envelope_url = f"{server.url}/api/{created['id']}/envelope/"
+    # An envelope with no items: the key is checked, and nothing is stored.
+    empty = json.dumps({"event_id": "0" * 32}).encode() + b"\n"
+    assert post(envelope_url, empty, key=first) == 200
+    assert call(server, "DELETE", f"{keys}/{first}", secret)[0] == 204
+    assert post(envelope_url, empty, key=first) == 401
+    assert post(envelope_url, empty, key=added["public_key"]) == 200
+    listed = get(server, keys, secret)[1]
+    assert [(k["public_key"], k["active"]) for k in listed] == [(added["public_key"], True), (first, False)]
+    # The project's DSN now names the key that still works.
+    project = next(
+        p for p in get(server, "/api/v1/organizations/default/projects", secret)[1] if p["slug"] == "revoking"
+    )
+    assert project["dsn"] == added["dsn"]
+    assert call(server, "DELETE", f"{keys}/{'0' * 32}", secret)[0] == 404
+    assert call(server, "DELETE", "/api/v1/organizations/default/projects/nothing/keys/abc", secret)[0] == 404
+    assert call(server, "POST", "/api/v1/organizations/default/projects/nothing/keys", secret)[0] == 404
+
+
+def test_tokens_list_create_and_revoke(filled: tuple[Server, str, str]) -> None:
+    server, secret, other = filled
+    tokens = "/api/v1/organizations/default/tokens"
+    status, made, _ = call(server, "POST", tokens, secret, {"name": "ci"})
+    assert status == 201 and made["name"] == "ci" and made["token"].startswith("profd_")
+    status, listed = get(server, tokens, secret)
+    assert status == 200 and made["id"] in [t["id"] for t in listed]
+    assert all(set(t) == {"id", "name", "created", "revoked"} for t in listed)
+    assert made["token"] not in json.dumps(listed)
+    # The new token works, until it is revoked; then it gets 401 like any unknown token.
+    assert get(server, "/api/v1/organizations/default/projects", made["token"])[0] == 200
+    status, unnamed, _ = call(server, "POST", tokens, made["token"])
+    assert status == 201 and unnamed["name"] == ""
+    assert call(server, "DELETE", f"{tokens}/{made['id']}", secret)[0] == 204
+    assert get(server, "/api/v1/organizations/default/projects", made["token"])[0] == 401
+    assert get(server, tokens, made["token"])[0] == 401
+    assert get(server, tokens, unnamed["token"])[0] == 200
+    # Another organization's token id is not found through this organization.
+    other_id = get(server, "/api/v1/organizations/other/tokens", other)[1][0]["id"]
+    assert call(server, "DELETE", f"{tokens}/{other_id}", secret)[0] == 404
+    assert get(server, "/api/v1/organizations/other/projects", other)[0] == 200
+    for bad in ("abc", "0", "-1"):
+        status, answer, _ = call(server, "DELETE", f"{tokens}/{bad}", secret)
+        assert status == 400 and answer["detail"]
+    for body in ({"name": 3}, {"label": "x"}, b"[1"):
+        status, answer, _ = call(server, "POST", tokens, secret, body)
+        assert status == 400 and answer["detail"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", ""),
+        ("POST", "/projects"),
+        ("GET", "/projects/default/keys"),
+        ("POST", "/projects/default/keys"),
+        ("DELETE", "/projects/default/keys/KEY"),
+        ("GET", "/tokens"),
+        ("POST", "/tokens"),
+        ("DELETE", "/tokens/1"),
+    ],
+)
+def test_new_routes_refuse_other_organizations(
+    filled: tuple[Server, str, str], method: str, path: str
+) -> None:
+    server, secret, other = filled
+    before = get(server, "/api/v1/organizations/default/projects/default/keys", secret)[1]
+    tokens_before = get(server, "/api/v1/organizations/default/tokens", secret)[1]
+    url = "/api/v1/organizations/default" + path.replace("KEY", before[0]["public_key"])
+    body = {"slug": "intruder"} if path == "/projects" else None
+    assert call(server, method, url, other, body)[0] == 403
+    assert call(server, method, url, None, body)[0] == 401
+    assert call(server, method, url, "profd_nope", body)[0] == 401
+    # Nothing changed for the organization that was aimed at.
+    assert get(server, "/api/v1/organizations/default/projects/default/keys", secret)[1] == before
+    assert get(server, "/api/v1/organizations/default/tokens", secret)[1] == tokens_before
+    assert "intruder" not in [
+        p["slug"] for p in get(server, "/api/v1/organizations/default/projects", secret)[1]
+    ]
