@@ -24,6 +24,11 @@ _examples = msgspec.json.Decoder(list[str]).decode
 SORTABLE = ("sum", "count", "p50", "p75", "p95", "p99")
 
 
+class ProfileRef(msgspec.Struct, frozen=True):
+    project_id: int
+    profile_id: str
+
+
 class FunctionRow(msgspec.Struct):
     fingerprint: int
     function: str
@@ -35,8 +40,8 @@ class FunctionRow(msgspec.Struct):
     p95: int
     p99: int
     sum: int
-    worst: str
-    examples: list[str]
+    worst: ProfileRef | None  # the profile with the slowest occurrence
+    examples: list[ProfileRef]
 
 
 def quantile(ordered: list[int], q: float) -> int:
@@ -52,8 +57,8 @@ class _Function:
     def __init__(self, function: str, package: str, in_app: bool) -> None:
         self.function, self.package, self.in_app = function, package, in_app
         self.count = self.sum = 0
-        self.worst: tuple[int, str] = (-1, "")
-        self.examples: list[str] = []
+        self.worst: tuple[int, int, str] = (-1, 0, "")
+        self.examples: list[ProfileRef] = []
         self.times: histogram.Histogram = {}
 
     def row(self, fingerprint: int) -> FunctionRow:
@@ -68,7 +73,7 @@ class _Function:
             p95=histogram.quantile(self.times, 0.95),
             p99=histogram.quantile(self.times, 0.99),
             sum=self.sum,
-            worst=self.worst[1],
+            worst=ProfileRef(self.worst[1], self.worst[2]) if self.worst[2] else None,
             examples=self.examples,
         )
 
@@ -89,20 +94,22 @@ def function_metrics(index: Index, organization_id: int, where: ProfileFilter) -
         sql_where, params = bucket_where(organization_id, where, *hours)
         for row in index.select(
             "SELECT r.fingerprint, r.function, r.package, r.in_app, r.occurrences, r.sum_self_time_ns,"
-            " r.worst_ns, r.worst_profile_id, r.examples, r.self_times"
+            " r.worst_ns, r.worst_profile_id, r.examples, r.self_times, b.project_id"
             f" FROM rollup_buckets b JOIN function_rollup r ON r.bucket = b.id WHERE {sql_where}",
             tuple(params),
         ):
             f = entry(*row[:4])
             f.count += row[4]
             f.sum += row[5]
-            f.worst = max(f.worst, (row[6], row[7]))
-            f.examples.extend(_examples(row[8])[: EXAMPLES - len(f.examples)])
+            project = row[10]
+            f.worst = max(f.worst, (row[6], project, row[7]))
+            f.examples.extend(ProfileRef(project, p) for p in _examples(row[8])[: EXAMPLES - len(f.examples)])
             histogram.merge(f.times, histogram.decode(row[9]))
     for edge in edges(where, hours):
         sql_where, params = edge.where(organization_id, table="p")
         for row in index.select(
-            "SELECT f.fingerprint, f.function, f.package, f.in_app, f.self_times_ns, f.max_duration_ns, f.profile_id"
+            "SELECT f.fingerprint, f.function, f.package, f.in_app, f.self_times_ns, f.max_duration_ns, f.profile_id,"
+            " f.project_id"
             " FROM functions f JOIN profiles p ON p.project_id = f.project_id AND p.profile_id = f.profile_id"
             f" WHERE {sql_where}",
             tuple(params),
@@ -111,9 +118,10 @@ def function_metrics(index: Index, organization_id: int, where: ProfileFilter) -
             times = _times(row[4])
             f.count += len(times)
             f.sum += sum(times)
-            f.worst = max(f.worst, (row[5], row[6]))
-            if len(f.examples) < EXAMPLES and row[6] not in f.examples:
-                f.examples.append(row[6])
+            f.worst = max(f.worst, (row[5], row[7], row[6]))
+            example = ProfileRef(row[7], row[6])
+            if len(f.examples) < EXAMPLES and example not in f.examples:
+                f.examples.append(example)
             histogram.add(f.times, times)
     return {fingerprint: f.row(fingerprint) for fingerprint, f in found.items()}
 

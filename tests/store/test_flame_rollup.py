@@ -220,8 +220,11 @@ def check_functions(index: Index, stored: Stored, where: ProfileFilter) -> None:
         times = sorted(t for t, _, is_time in expected[fingerprint] if is_time)
         worst = max((d, p) for d, p, is_time in expected[fingerprint] if not is_time)
         ran_in = {p for _, p, is_time in expected[fingerprint] if not is_time}
-        assert (row.count, row.sum, row.worst) == (len(times), sum(times), worst[1])
-        assert set(row.examples) <= ran_in and len(row.examples) == min(5, len(ran_in))
+        assert row.worst is not None
+        assert (row.count, row.sum, row.worst.profile_id) == (len(times), sum(times), worst[1])
+        examples = {e.profile_id for e in row.examples}
+        assert examples <= ran_in and len(examples) == len(row.examples) == min(5, len(ran_in))
+        assert {e.project_id for e in row.examples} <= {m.project_id for m, _, _ in stored}
         for q, value in ((0.5, row.p50), (0.95, row.p95), (0.99, row.p99)):
             exact = quantile(times, q)
             assert abs(value - exact) <= 0.01 * exact + 1
