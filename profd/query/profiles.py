@@ -25,8 +25,23 @@ class ProfileFilter(msgspec.Struct, kw_only=True):
 
     def where(self, organization_id: int, table: str = "") -> tuple[str, list[Any]]:
         """SQL conditions on the profiles table (named `table` in a join) and their parameters."""
+        return self.conditions(organization_id, table, time_column="start", sampled=True)
+
+    def conditions(
+        self,
+        organization_id: int,
+        table: str,
+        *,
+        time_column: str,
+        sampled: bool,
+        start: float | None = None,
+        end: float | None = None,
+    ) -> tuple[str, list[Any]]:
+        """The conditions on any table with the profiles' organization, project and dimension
+        columns (profiles, rollup buckets), with the time range on `time_column`: this
+        filter's own, or `start`/`end` when given."""
         t = f"{table}." if table else ""
-        clauses = [f"{t}organization_id = ?", f"{t}sampled"]
+        clauses = [f"{t}organization_id = ?"] + ([f"{t}sampled"] if sampled else [])
         params: list[Any] = [organization_id]
         if self.project_ids:
             clauses.append(f"{t}project_id IN ({', '.join('?' for _ in self.project_ids)})")
@@ -35,12 +50,14 @@ class ProfileFilter(msgspec.Struct, kw_only=True):
             if value is not None:
                 clauses.append(f"{t}{column} = ?")
                 params.append(value)
-        if self.start is not None:
-            clauses.append(f"{t}start >= ?")
-            params.append(self.start)
-        if self.end is not None:
-            clauses.append(f"{t}start < ?")
-            params.append(self.end)
+        start = self.start if start is None and time_column == "start" else start
+        end = self.end if end is None and time_column == "start" else end
+        if start is not None:
+            clauses.append(f"{t}{time_column} >= ?")
+            params.append(start)
+        if end is not None:
+            clauses.append(f"{t}{time_column} < ?")
+            params.append(end)
         return " AND ".join(clauses), params
 
     def dimensions(self) -> list[tuple[str, str | None]]:

@@ -47,19 +47,5 @@ def edges(where: ProfileFilter, hours: Hours | None) -> list[ProfileFilter]:
 def bucket_where(
     organization_id: int, where: ProfileFilter, first: int | None, last: int | None
 ) -> tuple[str, list[Any]]:
-    clauses = ["b.organization_id = ?"]
-    params: list[Any] = [organization_id]
-    if where.project_ids:
-        clauses.append(f"b.project_id IN ({', '.join('?' for _ in where.project_ids)})")
-        params.extend(where.project_ids)
-    for column, value in where.dimensions():
-        if value is not None:
-            clauses.append(f"b.{column} = ?")
-            params.append(value)
-    if first is not None:
-        clauses.append("b.hour >= ?")
-        params.append(first)
-    if last is not None:
-        clauses.append("b.hour < ?")
-        params.append(last)
-    return " AND ".join(clauses), params
+    """The conditions on the rollup buckets (`b`) for the whole hours [first, last)."""
+    return where.conditions(organization_id, "b", time_column="hour", sampled=False, start=first, end=last)

@@ -6,30 +6,15 @@ import random
 import uuid
 from pathlib import Path
 
-from profd.analysis.functions import FunctionMetrics
 from profd.analysis.metadata import ProfileMetadata
 from profd.query.profiles import ProfileFilter
 from profd.query.regressions import regressions
 from profd.store.index import Index
+from tests.factories import function_ran
 
 DAY = 86400.0
 BEFORE = 1_700_000_000.0
 AFTER = BEFORE + DAY
-
-
-def function(fingerprint: int, times: list[int]) -> FunctionMetrics:
-    return FunctionMetrics(
-        fingerprint=fingerprint,
-        function=f"f{fingerprint}",
-        package="app",
-        in_app=True,
-        thread_id="1",
-        self_times_ns=times,
-        total_times_ns=times,
-        sum_self_time_ns=sum(times),
-        sample_count=len(times),
-        max_duration=max(times),
-    )
 
 
 def fill(index: Index) -> dict[str, float]:
@@ -42,11 +27,11 @@ def fill(index: Index) -> dict[str, float]:
             starts[profile_id] = start
             functions = [
                 # f1 doubles in the second window; f2 stays; f3 doubles but runs twice in all.
-                function(1, [rng.randint(900_000, 1_100_000) * slower for _ in range(3)]),
-                function(2, [rng.randint(900_000, 1_100_000) for _ in range(3)]),
+                function_ran(1, [rng.randint(900_000, 1_100_000) * slower for _ in range(3)]),
+                function_ran(2, [rng.randint(900_000, 1_100_000) for _ in range(3)]),
             ]
             if n < 1:
-                functions.append(function(3, [1_000_000 * slower]))
+                functions.append(function_ran(3, [1_000_000 * slower]))
             index.insert_profile(
                 ProfileMetadata(
                     organization_id=1,

@@ -19,6 +19,7 @@ from profd.query.flame_rollup import PathTotal, path_totals
 from profd.query.functions import function_metrics, quantile
 from profd.query.profiles import ProfileFilter
 from profd.store.index import MIGRATIONS, Index
+from tests.factories import function_ran
 
 BASE = 1_700_000_000.0  # a whole hour
 TRANSACTIONS = ["/a", "/b", None]
@@ -68,18 +69,7 @@ def profiles(count: int, seed: int) -> Stored:
             for s in [rng.randint(1, 50)]
         ]
         functions = [
-            FunctionMetrics(
-                fingerprint=fingerprint,
-                function=f"f{fingerprint}",
-                package="pkg",
-                in_app=True,
-                thread_id="1",
-                self_times_ns=times,
-                total_times_ns=times,
-                sum_self_time_ns=sum(times),
-                sample_count=len(times),
-                max_duration=max(times),
-            )
+            function_ran(fingerprint, times, package="pkg")
             for fingerprint in rng.sample([1, 2, 3], rng.randint(0, 3))
             for times in [[rng.randint(1, 10**9) for _ in range(rng.randint(1, 4))]]
         ]
