@@ -3,8 +3,13 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# The UI's third-party libraries (d3, d3-flame-graph) come from npm at set-up time and are
+# served from the package; nothing is fetched from a CDN at run time.
+VENDOR := profd/web/static/vendor
+ASSETS := $(VENDOR)/.installed
+NPM_DIST := web/node_modules
 
-.PHONY: run examples test lint typecheck clean
+.PHONY: run examples test lint typecheck clean assets browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -12,7 +17,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-run: $(STAMP)
+$(ASSETS): web/package.json web/package-lock.json
+	npm ci --prefix web --no-audit --no-fund
+	mkdir -p $(VENDOR)
+	cp $(NPM_DIST)/d3/dist/d3.min.js $(NPM_DIST)/d3-flame-graph/dist/d3-flamegraph.min.js \
+		$(NPM_DIST)/d3-flame-graph/dist/d3-flamegraph.css $(VENDOR)/
+	cp $(NPM_DIST)/d3/LICENSE $(VENDOR)/d3.LICENSE
+	cp $(NPM_DIST)/d3-flame-graph/LICENSE $(VENDOR)/d3-flame-graph.LICENSE
+	touch $@
+
+assets: $(ASSETS)
+
+# Debian's Chromium for the UI tests (Playwright drives it; its own browser builds cannot be
+# downloaded here). Without root the install is skipped and the UI tests say why they skip.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] \
+		&& { DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium \
+		|| { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium; }; }; } \
+		|| echo "chromium is not installed (needs root: apt-get install chromium); the UI tests will skip"
+
+run: $(STAMP) $(ASSETS)
 	$(BIN)/profd serve --data-dir profd-data
 
 examples: $(STAMP)
@@ -27,8 +51,8 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-test: lint typecheck
+test: lint typecheck $(ASSETS) browser
 	$(BIN)/pytest
 
 clean:
-	rm -rf $(VENV) profd-data .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) profd-data .pytest_cache .mypy_cache .ruff_cache web/node_modules $(VENDOR) test-artifacts

@@ -147,6 +147,19 @@ def run_task(services: Services, path: str, message: bytes, sampled: bool) -> Pr
     return ProcessResult(path, run.event_id, main.outcome.name.lower(), main.reason, main.category.api_name)
 
 
+WEB_UI_TOKEN = "web UI (profd serve)"
+
+
+def _web_ui_token(services: Services, organization_id: int) -> str:
+    """A fresh token per start, shown once in a URL the UI reads and then drops from the
+    address bar (as jupyter does): only hashes are kept, so the last one cannot be shown
+    again. The previous start's token is revoked so that they do not pile up."""
+    for token in services.index.tokens(organization_id):
+        if token.name == WEB_UI_TOKEN and not token.revoked:
+            services.index.revoke_token(organization_id, token.id)
+    return services.index.create_token(organization_id, WEB_UI_TOKEN)
+
+
 @app.command()
 def serve(
     data_dir: DataDir = None,
@@ -175,13 +188,21 @@ def serve(
         raise typer.BadParameter("process, thread or none", param_hint="--worker")
     settings = Settings.load(data_dir=data_dir, host=host, port=port, public_url=public_url)
     services = open_services(settings)
-    _, project = services.default_project()
+    organization, project = services.default_project()
+    ui_token = _web_ui_token(services, organization.id)
     child = None
     if worker_mode == "process":
         command = [sys.executable, "-m", "profd", "worker", "--data-dir", str(settings.data_dir)]
         child = subprocess.Popen([*command, "--parent-pid", str(os.getpid())])
     console.print(f"profd is listening on http://{settings.host}:{settings.port}")
     console.print(f"DSN of project [bold]{project.slug}[/bold]: {services.dsn(project)}")
+    # soft_wrap: a URL split over two lines cannot be pasted.
+    console.print(
+        f"Open the UI: {settings.dsn_base_url.rstrip('/')}/#token={ui_token}",
+        soft_wrap=True,
+        highlight=False,
+        markup=False,
+    )
     try:
         app_ = create_app(services, run_worker=worker_mode == "thread")
         uvicorn.run(app_, host=settings.host, port=settings.port, log_level="warning")

@@ -3,6 +3,7 @@
 SDKs post envelopes to ``/api/{project_id}/envelope/`` exactly as they post to Sentry.
 The worker consumes the bus in a thread of the same process and stops with it, finishing
 the message in hand; what it has not committed is processed again on the next start.
+The web UI is static files (``profd/web/static``) served at ``/``; it reads ``/api/v1/``.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
 from profd.bus.worker import CONSUMER_GROUP, stream_processor
@@ -27,6 +31,21 @@ from profd.web.uploads import upload_routes
 
 log = logging.getLogger(__name__)
 
+STATIC_DIR = Path(__file__).parent / "static"
+# What `make assets` copies from npm; the UI cannot draw a flamegraph without them.
+VENDOR_FILES = ("vendor/d3.min.js", "vendor/d3-flamegraph.min.js", "vendor/d3-flamegraph.css")
+
+ASSETS_MISSING = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>profd: web UI not built</title></head>
+<body style="font-family: system-ui, sans-serif; max-width: 40rem; margin: 4rem auto; line-height: 1.5">
+<h1>The web UI's libraries are not installed</h1>
+<p>profd serves its UI with d3 and d3-flame-graph from npm, copied into
+<code>profd/web/static/vendor/</code> at set-up time. Run <code>make assets</code> in the
+profd checkout (it needs <code>npm</code>), then reload this page.</p>
+<p>Ingest and the API at <code>/api/v1/</code> work without them.</p>
+</body></html>
+"""
+
 
 async def bad_parameters(request: Request, error: Exception) -> Response:
     """Invalid parameters are the client's mistake: 400 with what was wrong, not 422."""
@@ -35,7 +54,16 @@ async def bad_parameters(request: Request, error: Exception) -> Response:
     return JSONResponse({"detail": problems}, status_code=400)
 
 
-def create_app(services: Services, run_worker: bool = True) -> FastAPI:
+class _Revalidated(StaticFiles):
+    """Static files the browser revalidates (ETag) on every load, so an upgrade is seen at once."""
+
+    def file_response(self, *args: Any, **kwargs: Any) -> Response:
+        response = super().file_response(*args, **kwargs)
+        response.headers.setdefault("Cache-Control", "no-cache")
+        return response
+
+
+def create_app(services: Services, run_worker: bool = True, static_dir: Path = STATIC_DIR) -> FastAPI:
     endpoint = services.envelope_endpoint()
 
     async def expire_periodically() -> None:
@@ -97,4 +125,14 @@ def create_app(services: Services, run_worker: bool = True) -> FastAPI:
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
+    @app.get("/", include_in_schema=False)
+    async def ui() -> Response:
+        # Checked per request, so `make assets` while the server runs needs no restart.
+        if not all((static_dir / name).is_file() for name in VENDOR_FILES):
+            return HTMLResponse(ASSETS_MISSING, status_code=503)
+        # The page names its scripts without versions: always revalidate rather than cache.
+        return FileResponse(static_dir / "index.html", headers={"Cache-Control": "no-cache"})
+
+    # Mounted last: the API, ingest and upload routes above always win over a file name.
+    app.mount("/static", _Revalidated(directory=static_dir, check_dir=False), name="static")
     return app
