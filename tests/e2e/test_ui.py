@@ -92,6 +92,8 @@ class Page:
         return self.page
 
     def screenshot(self, name: str) -> Path:
+        # d3-flame-graph animates for 300 ms after a change: picture the settled state.
+        self.page.wait_for_timeout(400)
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
         path = ARTIFACTS / f"{name}.png"
         self.page.screenshot(path=str(path), full_page=True)
@@ -189,12 +191,41 @@ def test_differential_flamegraph_between_two_releases(ui: Page) -> None:
     ui.screenshot("diff")
 
 
-def test_regressions_page_answers(ui: Page) -> None:
+def test_regressions_page_with_none_then_some_then_a_failing_server(ui: Page) -> None:
     page = ui.open("/regressions")
-    # Either way a person is told something: a table, "No regressions", or why it failed.
-    page.wait_for_selector("#regressions-table, .empty, .notice.error")
-    assert page.locator(".notice.error").count() == 0
+    # Every profile is in the last day; the day before is empty, so nothing can have regressed.
+    page.wait_for_selector(".empty:has-text('No regressions')")
+    ui.screenshot("regressions-none")
+    # What the API answers is the server's business (tests/e2e/test_api.py); here, how the
+    # page shows an answer with rows, and a failure.
+    found = {
+        "regressions": [
+            {
+                "name": "fib",
+                "package": "__main__",
+                "in_app": True,
+                "fingerprint": 1,
+                "before": {"p95": 10_000_000, "sum": 50_000_000, "count": 12, "per_profile": 5_000_000},
+                "after": {"p95": 25_000_000, "sum": 90_000_000, "count": 14, "per_profile": 9_000_000},
+                "change": 1.5,
+                "examples": [{"project_id": 1, "profile_id": "ab" * 16}],
+            }
+        ]
+    }
+    page.route("**/regressions?*", lambda route: route.fulfill(json=found))
+    ui.open("/regressions?compare=7d")
+    row = page.locator('#regressions-table tr[data-function="fib"]')
+    row.wait_for()
+    assert "+150.0%" in row.inner_text() and "25.0 ms" in row.inner_text()
+    assert row.locator("a.example").get_attribute("href") == f"#/profiles/1/{'ab' * 16}"
     ui.screenshot("regressions")
+    page.unroute("**/regressions?*")
+    page.route(
+        "**/regressions?*", lambda route: route.fulfill(status=500, json={"detail": "the index is locked"})
+    )
+    ui.open("/regressions?compare=1h")
+    page.wait_for_selector(".notice.error:has-text('the index is locked')")
+    ui.errors = [e for e in ui.errors if "500" not in e]
 
 
 def test_outcomes_chart_shows_accepted_profiles(ui: Page) -> None:

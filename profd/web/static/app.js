@@ -75,7 +75,7 @@ function tokenForm() {
       h("code", {}, "profd serve"),
       " prints a link that signs you in (",
       h("code", {}, "Open the UI: http://…/#token=…"),
-      "); or create a token and paste it here:",
+      ", a new one at each start); or create a token and paste it here:",
     ),
     h("pre.snippet", {}, ".venv/bin/profd tokens create [--org SLUG]"),
     h("label.field.wide", {}, h("span", {}, "Token"), token),
@@ -111,6 +111,7 @@ async function render() {
     refusal = null;
   }
   renderSession();
+  document.body.classList.toggle("signed-out", !session().token);
   const { parts, params } = route();
   const name = parts[0] || "profiles";
   highlightNav(name === "profiles" && parts.length > 1 ? "profiles" : name, params);

@@ -10,7 +10,7 @@ import { clear, count, duration, empty, errorBox, h, loading, pageHeader, percen
 export function aggregateTree(response) {
   const thread = response.profiles[0] || { samples: [], weights: [] };
   const frames = response.shared.frames;
-  return foldStacks("all", thread.samples, thread.weights, (i) => frames[i].name);
+  return foldStacks("all profiles", thread.samples, thread.weights, (i) => frames[i].name);
 }
 
 function frameTip(d, response, total) {
