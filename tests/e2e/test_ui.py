@@ -12,6 +12,7 @@ import re
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -64,15 +65,30 @@ def ui_url(server: Server) -> str:
     return str(found[-1])
 
 
+@dataclass
+class Filled:
+    server: Server
+    profile_id: str  # the transaction profile this module's workload sent
+
+
 @pytest.fixture(scope="module")
-def filled(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Server:
-    """The shared server, once it has indexed a transaction profile of the sentry-sdk workload."""
+def filled(server: Server, tmp_path_factory: pytest.TempPathFactory) -> Filled:
+    """The shared server (other tests send the same workload to it), once it has indexed
+    the transaction profile of this module's run of the sentry-sdk workload."""
+
+    def transactions() -> set[str]:
+        return {
+            m.profile_id for m in server.index().profiles() if m.release == RELEASE and m.kind == "sample_v1"
+        }
+
+    before = transactions()
     run_workload(server.dsn, tmp_path_factory.mktemp("ui-workload"), seconds=2)
     server.wait_until_drained()
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
-        if any(m.release == RELEASE and m.kind == "sample_v1" for m in server.index().profiles()):
-            return server
+        new = transactions() - before
+        if new:
+            return Filled(server, new.pop())
         time.sleep(0.2)
     raise AssertionError("the workload's transaction profile was not indexed")
 
@@ -102,12 +118,12 @@ class Page:
 
 
 @pytest.fixture
-def ui(browser: Any, filled: Server) -> Iterator[Page]:
+def ui(browser: Any, filled: Filled) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.set_default_timeout(15_000)
     page = context.new_page()
-    signed_in = Page(page, ui_url(filled))
-    page.goto(ui_url(filled))
+    signed_in = Page(page, ui_url(filled.server))
+    page.goto(ui_url(filled.server))
     page.wait_for_selector("#profiles-table, .empty")
     yield signed_in
     context.close()
@@ -119,20 +135,20 @@ def frame(name: str) -> str:
     return f'#flamegraph svg g[name="{name}"]'
 
 
-def test_token_from_the_url_is_kept_and_leaves_the_address_bar(ui: Page, filled: Server) -> None:
+def test_token_from_the_url_is_kept_and_leaves_the_address_bar(ui: Page, filled: Filled) -> None:
     # The server fixture finds the DSN in the same log: the UI URL must not pass for one.
-    assert "token" not in filled.dsn and filled.dsn.endswith("/1")
+    assert "token" not in filled.server.dsn and filled.server.dsn.endswith("/1")
     page = ui.page
     assert "token" not in page.url
     assert page.url.endswith("#/profiles")
     assert page.evaluate("localStorage.getItem('profd.token')").startswith("profd_")
 
 
-def test_profiles_page_lists_the_workload_transaction(ui: Page) -> None:
+def test_profiles_page_lists_the_workload_transaction(ui: Page, filled: Filled) -> None:
     page = ui.open(f"/profiles?release={RELEASE}")
     page.wait_for_selector("#profiles-table")
-    row = page.locator("#profiles-table tbody tr", has_text="workload-transaction")
-    assert row.count() == 1
+    row = page.locator(f'#profiles-table tbody tr[data-profile-id="{filled.profile_id}"]')
+    assert "workload-transaction" in row.inner_text()
     assert RELEASE in row.inner_text()
     ui.screenshot("profiles")
     # Filters reach the API: no profile has this release.
@@ -141,9 +157,9 @@ def test_profiles_page_lists_the_workload_transaction(ui: Page) -> None:
     page.wait_for_selector("text=No profiles match")
 
 
-def test_profile_flamegraph_shows_the_workload_functions(ui: Page) -> None:
+def test_profile_flamegraph_shows_the_workload_functions(ui: Page, filled: Filled) -> None:
     page = ui.open(f"/profiles?release={RELEASE}&transaction=workload-transaction")
-    page.locator("#profiles-table a", has_text="workload-transaction").click()
+    page.locator(f'#profiles-table tr[data-profile-id="{filled.profile_id}"] a').click()
     page.wait_for_selector(frame("handle_request"))
     assert page.locator(frame("fib")).count() >= 1
     assert "main" in page.locator("#thread-select option:checked").inner_text().lower()
@@ -238,12 +254,13 @@ def test_outcomes_chart_shows_accepted_profiles(ui: Page) -> None:
     ui.screenshot("outcomes")
 
 
-def test_projects_page_shows_the_dsn_and_sdk_snippets(ui: Page, filled: Server) -> None:
+def test_projects_page_shows_the_dsn_and_sdk_snippets(ui: Page, filled: Filled) -> None:
+    dsn = filled.server.dsn
     page = ui.open("/projects")
     page.wait_for_selector("code.dsn")
-    assert filled.dsn in page.locator("code.dsn").all_inner_texts()
+    assert dsn in page.locator("code.dsn").all_inner_texts()
     snippet = page.locator("pre.snippet.code").first.inner_text()
-    assert f'dsn="{filled.dsn}"' in snippet and 'profile_lifecycle="trace"' in snippet
+    assert f'dsn="{dsn}"' in snippet and 'profile_lifecycle="trace"' in snippet
     ui.screenshot("projects")
     page.get_by_role("tab", name="JavaScript (Node.js)").first.click()
     assert 'profileLifecycle: "trace"' in page.locator("pre.snippet.code").first.inner_text()
