@@ -285,7 +285,12 @@ def projects_create(
         if org != "default":
             raise typer.BadParameter(f"no organization {org!r}", param_hint="--org")
         organization, _ = services.default_project()
-    project = services.index.create_project(organization.id, name)
+    from profd.store.index import InvalidSlug, SlugTaken
+
+    try:
+        project = services.index.create_project(organization.id, name)
+    except (InvalidSlug, SlugTaken) as e:
+        raise typer.BadParameter(str(e), param_hint="NAME") from None
     console.print(services.dsn(project))
 
 

@@ -78,6 +78,13 @@ def test_projects_create_prints_a_dsn(tmp_path: Path) -> None:
     assert listed[1]["dsn"] == dsn
 
 
+def test_a_bad_or_taken_project_name_is_a_usage_error(tmp_path: Path) -> None:
+    for name in ("My App", "default"):
+        result = runner.invoke(app, ["projects", "create", name, "--data-dir", str(tmp_path)])
+        assert result.exit_code == 2 and result.exception is not None
+        assert "slug" in result.output or "exists" in result.output, result.output
+
+
 def test_showing_an_unknown_profile_fails_cleanly(tmp_path: Path) -> None:
     result = runner.invoke(app, ["profiles", "show", "nope", "--data-dir", str(tmp_path)])
     assert result.exit_code == 1
