@@ -11,7 +11,7 @@ from profd.pipeline.context import TaskContext
 from profd.pipeline.outcomes import OutcomeTracker
 from profd.pipeline.symbolicator import Symbolicator
 from profd.settings import Settings
-from profd.store import BlobStore, Index, Organization, ProfileStore, Project
+from profd.store import BlobStore, Index, Organization, ProfileStore, Project, ProjectKey
 from profd.symbols.store import SymbolStore
 from profd.symbols.symbolicator import LocalSymbolicator
 
@@ -51,9 +51,12 @@ class Services:
         return organization, self.index.create_project(organization.id, DEFAULT_SLUG, "Default")
 
     def dsn(self, project: Project) -> str:
-        key = self.index.keys(project.id)[0]
+        """The project's DSN: its first key, an active one while there is one."""
+        return self.key_dsn(self.index.keys(project.id)[0])
+
+    def key_dsn(self, key: ProjectKey) -> str:
         scheme, _, host = self.settings.dsn_base_url.partition("://")
-        return f"{scheme}://{key.public_key}@{host.rstrip('/')}/{project.id}"
+        return f"{scheme}://{key.public_key}@{host.rstrip('/')}/{key.project_id}"
 
     def envelope_endpoint(self) -> EnvelopeEndpoint:
         return EnvelopeEndpoint(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from profd.analysis.functions import FunctionMetrics
+from profd.analysis.metadata import ProfileMetadata
 
 
 def function_ran(fingerprint: int, self_times_ns: list[int], package: str = "app") -> FunctionMetrics:
@@ -18,4 +19,34 @@ def function_ran(fingerprint: int, self_times_ns: list[int], package: str = "app
         sum_self_time_ns=sum(self_times_ns),
         sample_count=len(self_times_ns),
         max_duration=max(self_times_ns),
+    )
+
+
+def indexed_profile(
+    project_id: int,
+    profile_id: str,
+    start: float,
+    *,
+    transaction: str | None,
+    release: str | None,
+    environment: str = "prod",
+    sampled: bool = True,
+) -> ProfileMetadata:
+    """A one-second python profile of organization 1 as the index keeps it."""
+    return ProfileMetadata(
+        organization_id=1,
+        project_id=project_id,
+        profile_id=profile_id,
+        kind="sample_v2",
+        platform="python",
+        transaction_name=transaction,
+        release=release,
+        environment=environment,
+        start=start,
+        end=start + 1,
+        duration_ns=10**9,
+        retention_days=90,
+        received=int(start),
+        blob_key="k",
+        sampled=sampled,
     )

@@ -25,21 +25,20 @@ class ProfileFilter(msgspec.Struct, kw_only=True):
 
     def where(self, organization_id: int, table: str = "") -> tuple[str, list[Any]]:
         """SQL conditions on the profiles table (named `table` in a join) and their parameters."""
-        return self.conditions(organization_id, table, time_column="start", sampled=True)
+        return self.conditions(organization_id, table, "start", self.start, self.end, sampled=True)
 
     def conditions(
         self,
         organization_id: int,
         table: str,
-        *,
         time_column: str,
+        start: float | None,
+        end: float | None,
+        *,
         sampled: bool,
-        start: float | None = None,
-        end: float | None = None,
     ) -> tuple[str, list[Any]]:
-        """The conditions on any table with the profiles' organization, project and dimension
-        columns (profiles, rollup buckets), with the time range on `time_column`: this
-        filter's own, or `start`/`end` when given."""
+        """This filter's organization, project and dimension conditions on any table that has
+        those columns (profiles, rollup buckets), with [start, end) on `time_column`."""
         t = f"{table}." if table else ""
         clauses = [f"{t}organization_id = ?"] + ([f"{t}sampled"] if sampled else [])
         params: list[Any] = [organization_id]
@@ -50,8 +49,6 @@ class ProfileFilter(msgspec.Struct, kw_only=True):
             if value is not None:
                 clauses.append(f"{t}{column} = ?")
                 params.append(value)
-        start = self.start if start is None and time_column == "start" else start
-        end = self.end if end is None and time_column == "start" else end
         if start is not None:
             clauses.append(f"{t}{time_column} >= ?")
             params.append(start)

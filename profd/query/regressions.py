@@ -48,6 +48,10 @@ def _window(row: FunctionRow, profiles: int) -> Window:
     return Window(count=row.count, p95=row.p95, sum=row.sum, per_profile=row.sum // max(profiles, 1))
 
 
+def _value(window: Window, metric: str) -> int:
+    return window.p95 if metric == "p95" else window.per_profile
+
+
 def regressions(
     index: Index,
     organization_id: int,
@@ -72,9 +76,7 @@ def regressions(
         if was is None or was.count < min_count or now.count < min_count:
             continue
         then_w, now_w = _window(was, old_profiles), _window(now, new_profiles)
-        then_v, now_v = (
-            (then_w.p95, now_w.p95) if metric == "p95" else (then_w.per_profile, now_w.per_profile)
-        )
+        then_v, now_v = _value(then_w, metric), _value(now_w, metric)
         if now_v - then_v < MIN_CHANGE_NS or now_v < then_v * (1 + threshold):
             continue
         examples = ([now.worst] if now.worst else []) + [e for e in now.examples if e != now.worst]
@@ -93,7 +95,3 @@ def regressions(
     # Impact: how much more time the slower function costs over the after window.
     found.sort(key=lambda r: -(_value(r.after, metric) - _value(r.before, metric)) * r.after.count)
     return found[:limit]
-
-
-def _value(window: Window, metric: str) -> int:
-    return window.p95 if metric == "p95" else window.per_profile

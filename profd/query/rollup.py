@@ -48,4 +48,4 @@ def bucket_where(
     organization_id: int, where: ProfileFilter, first: int | None, last: int | None
 ) -> tuple[str, list[Any]]:
     """The conditions on the rollup buckets (`b`) for the whole hours [first, last)."""
-    return where.conditions(organization_id, "b", time_column="hour", sampled=False, start=first, end=last)
+    return where.conditions(organization_id, "b", "hour", first, last, sampled=False)

@@ -512,37 +512,38 @@ class Index:
                     " start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
-                self._insert_flame(db, metadata, functions, flame)
+                self._insert_flame(db, metadata, flame)
+                if metadata.sampled:
+                    occurrences = [
+                        FunctionOccurrences(
+                            f.fingerprint, f.function, f.package, f.in_app, f.self_times_ns, f.max_duration
+                        )
+                        for f in functions
+                    ]
+                    rollups.add_profile(db, metadata, occurrences, flame)
         return cursor.rowcount == 1
 
     def _insert_flame(
-        self,
-        db: sqlite3.Connection,
-        metadata: ProfileMetadata,
-        functions: Sequence[FunctionMetrics],
-        flame: Sequence[FlameNode],
+        self, db: sqlite3.Connection, metadata: ProfileMetadata, flame: Sequence[FlameNode]
     ) -> None:
         db.executemany(
             "INSERT OR IGNORE INTO flame_paths VALUES (?, ?, ?, ?, ?, ?)",
             [(n.path, n.parent, n.name, n.package, n.in_app, n.depth) for n in flame],
         )
-        counts = [(n.path, n.sample_count, n.duration_ns, n.self_time_ns) for n in flame]
         db.executemany(
             "INSERT OR IGNORE INTO flame_nodes VALUES (?, ?, ?, ?, ?, ?)",
-            [(metadata.project_id, metadata.profile_id, *row) for row in counts],
+            [
+                (
+                    metadata.project_id,
+                    metadata.profile_id,
+                    n.path,
+                    n.sample_count,
+                    n.duration_ns,
+                    n.self_time_ns,
+                )
+                for n in flame
+            ],
         )
-        if metadata.sampled:
-            rollups.add_profile(
-                db,
-                metadata,
-                [
-                    FunctionOccurrences(
-                        f.fingerprint, f.function, f.package, f.in_app, f.self_times_ns, f.max_duration
-                    )
-                    for f in functions
-                ],
-                flame,
-            )
 
     def functions(self, project_id: int, profile_id: str) -> list[FunctionMetrics]:
         """A profile's functions, slowest first (as extracted at write time)."""

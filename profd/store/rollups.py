@@ -24,6 +24,7 @@ HOUR = 3600
 EXAMPLES = 5  # example profiles kept per function and bucket, as Sentry's groupUniqArray(5)
 
 _examples = msgspec.json.Decoder(list[str]).decode
+_times = msgspec.json.Decoder(list[int]).decode
 _encode = msgspec.json.Encoder().encode
 
 
@@ -155,34 +156,12 @@ def rebuild_functions(db: sqlite3.Connection, buckets: set[int]) -> None:
             " WHERE b.id = ? ORDER BY p.rowid",
             (bucket,),
         ).fetchall()
-        for row in rows:
-            _add_functions(db, bucket, row[0], [occurrences(row[1:])])
-
-
-_times = msgspec.json.Decoder(list[int]).decode
-
-
-def occurrences(row: Sequence[object]) -> FunctionOccurrences:
-    """From a functions-table row: fingerprint, function, package, in_app, self_times_ns (JSON), max."""
-    fingerprint, function, package, in_app, times, worst = row
-    assert isinstance(times, str | bytes)
-    return FunctionOccurrences(
-        int(str(fingerprint)), str(function), str(package), bool(in_app), _times(times), int(str(worst))
-    )
+        for profile_id, fingerprint, function, package, in_app, times, worst in rows:
+            occurred = FunctionOccurrences(fingerprint, function, package, bool(in_app), _times(times), worst)
+            _add_functions(db, bucket, profile_id, [occurred])
 
 
 def rebuild(db: sqlite3.Connection) -> None:
-    """Function rollups of every sampled profile, for an index from before they existed (the
-    flame rollups are built by the migration's SQL)."""
-    db.execute("DELETE FROM function_rollup")
-    rows = db.execute(
-        "SELECT b.id, p.profile_id, f.fingerprint, f.function, f.package, f.in_app, f.self_times_ns,"
-        " f.max_duration_ns FROM profiles p"
-        " JOIN functions f ON f.project_id = p.project_id AND f.profile_id = p.profile_id"
-        " JOIN rollup_buckets b ON b.project_id = p.project_id AND b.hour = CAST(p.start / 3600 AS INTEGER) * 3600"
-        " AND b.transaction_name = IFNULL(p.transaction_name, '') AND b.release = IFNULL(p.release, '')"
-        " AND b.environment = IFNULL(p.environment, '') AND b.platform = p.platform"
-        " AND b.device_class = IFNULL(p.device_class, '') WHERE p.sampled ORDER BY p.rowid"
-    ).fetchall()
-    for row in rows:
-        _add_functions(db, row[0], row[1], [occurrences(row[2:])])
+    """Function rollups of every bucket, for an index from before they existed (the flame
+    rollups are built by the migration's SQL)."""
+    rebuild_functions(db, {row[0] for row in db.execute("SELECT id FROM rollup_buckets")})

@@ -143,10 +143,12 @@ def api_routes(services: Services) -> APIRouter:
         }
 
     def key_json(key: ProjectKey) -> dict[str, Any]:
-        # services.dsn shows a project's first active key; a key listing needs each key's own.
-        scheme, _, host = services.settings.dsn_base_url.partition("://")
-        dsn = f"{scheme}://{key.public_key}@{host.rstrip('/')}/{key.project_id}"
-        return {"id": key.id, "public_key": key.public_key, "dsn": dsn, "active": key.active}
+        return {
+            "id": key.id,
+            "public_key": key.public_key,
+            "dsn": services.key_dsn(key),
+            "active": key.active,
+        }
 
     def token_json(token: Token) -> dict[str, Any]:
         return {"id": token.id, "name": token.name, "created": token.created, "revoked": token.revoked}

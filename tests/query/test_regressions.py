@@ -6,11 +6,10 @@ import random
 import uuid
 from pathlib import Path
 
-from profd.analysis.metadata import ProfileMetadata
 from profd.query.profiles import ProfileFilter
 from profd.query.regressions import regressions
 from profd.store.index import Index
-from tests.factories import function_ran
+from tests.factories import function_ran, indexed_profile
 
 DAY = 86400.0
 BEFORE = 1_700_000_000.0
@@ -33,20 +32,12 @@ def fill(index: Index) -> dict[str, float]:
             if n < 1:
                 functions.append(function_ran(3, [1_000_000 * slower]))
             index.insert_profile(
-                ProfileMetadata(
-                    organization_id=1,
-                    project_id=5,
-                    profile_id=profile_id,
-                    kind="sample_v1",
-                    platform="python",
-                    transaction_name="/checkout",
+                indexed_profile(
+                    5,
+                    profile_id,
+                    start,
+                    transaction="/checkout",
                     release="1.0" if window == BEFORE else "1.1",
-                    start=start,
-                    end=start + 1,
-                    duration_ns=10**9,
-                    retention_days=90,
-                    received=int(start),
-                    blob_key="k",
                 ),
                 functions,
             )

@@ -19,7 +19,7 @@ from profd.query.flame_rollup import PathTotal, path_totals
 from profd.query.functions import function_metrics, quantile
 from profd.query.profiles import ProfileFilter
 from profd.store.index import MIGRATIONS, Index
-from tests.factories import function_ran
+from tests.factories import function_ran, indexed_profile
 
 BASE = 1_700_000_000.0  # a whole hour
 TRANSACTIONS = ["/a", "/b", None]
@@ -36,21 +36,12 @@ def profiles(count: int, seed: int) -> Stored:
     made = []
     for _ in range(count):
         start = BASE + rng.uniform(0, 5 * 3600)
-        metadata = ProfileMetadata(
-            organization_id=1,
-            project_id=rng.choice([1, 2]),
-            profile_id=uuid.UUID(int=rng.getrandbits(128)).hex,
-            kind="sample_v2",
-            platform="python",
-            transaction_name=rng.choice(TRANSACTIONS),
+        metadata = indexed_profile(
+            rng.choice([1, 2]),
+            uuid.UUID(int=rng.getrandbits(128)).hex,
+            start,
+            transaction=rng.choice(TRANSACTIONS),
             release=rng.choice(RELEASES),
-            environment="prod",
-            start=start,
-            end=start + 1,
-            duration_ns=10**9,
-            retention_days=90,
-            received=int(start),
-            blob_key="k",
             sampled=rng.random() > 0.1,
         )
         nodes = [
