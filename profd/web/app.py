@@ -27,6 +27,7 @@ from profd.ingest.endpoint import IngestError, public_key_of
 from profd.services import Services
 from profd.web.api import api_routes
 from profd.web.auth import Refused, refused
+from profd.web.cors import EnvelopeCors
 from profd.web.uploads import upload_routes
 
 log = logging.getLogger(__name__)
@@ -99,6 +100,7 @@ def create_app(services: Services, run_worker: bool = True, static_dir: Path = S
         docs_url="/api/v1/docs",
         redoc_url=None,
     )
+    app.add_middleware(EnvelopeCors)
 
     @app.post("/api/{project_id}/envelope/", include_in_schema=False)
     async def envelope(project_id: int, request: Request) -> Response:
