@@ -12,10 +12,10 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, get_args
 
 import msgspec
 
@@ -221,6 +221,15 @@ MIGRATIONS = [
     """
     ALTER TABLE tokens ADD COLUMN name TEXT NOT NULL DEFAULT '';
     """,
+    # Scopes as Sentry's.  Tokens made before scopes existed could do everything, and keep
+    # doing so: no current user loses access on upgrade.  parent_id is the token that minted
+    # this one through the API (NULL: made by the CLI), so revoking a token revokes its children.
+    """
+    ALTER TABLE tokens ADD COLUMN scopes TEXT NOT NULL DEFAULT '';
+    ALTER TABLE tokens ADD COLUMN parent_id INTEGER REFERENCES tokens(id);
+    UPDATE tokens SET scopes = 'org:read project:write project:releases org:admin';
+    CREATE INDEX tokens_by_parent ON tokens (parent_id);
+    """,
 ]
 
 # Per-occurrence times are kept as JSON arrays: read whole, never queried inside.
@@ -239,6 +248,33 @@ class InvalidSlug(ValueError):
 
 class SlugTaken(Exception):
     """The organization already has a project with this slug."""
+
+
+# A token's scopes, named as Sentry's.  What each lets a token do is the web layer's
+# business (profd.web.auth); the index only refuses names that are not scopes.
+Scope = Literal["org:read", "project:write", "project:releases", "org:admin"]
+SCOPES: tuple[Scope, ...] = get_args(Scope)
+
+
+class InvalidScope(ValueError):
+    """A scope name profd does not know, or no scope at all."""
+
+
+class RevokedToken(Exception):
+    """A token was to be minted by one that has been revoked meanwhile."""
+
+
+def parse_scopes(names: Iterable[str]) -> tuple[Scope, ...]:
+    """Known scope names, once each and in ``SCOPES`` order; InvalidScope otherwise."""
+    wanted = set(names)
+    unknown = sorted(wanted - set(SCOPES))
+    if unknown:
+        raise InvalidScope(
+            f"unknown scope {', '.join(map(repr, unknown))}: the scopes are {', '.join(SCOPES)}"
+        )
+    if not wanted:
+        raise InvalidScope(f"a token needs at least one scope of {', '.join(SCOPES)}")
+    return tuple(s for s in SCOPES if s in wanted)
 
 
 class Organization(msgspec.Struct, frozen=True):
@@ -271,6 +307,8 @@ class Token(msgspec.Struct, frozen=True):
     name: str
     created: float
     revoked: bool
+    scopes: tuple[str, ...]
+    parent_id: int | None = None
 
 
 class OutcomeCount(msgspec.Struct, frozen=True):
@@ -415,47 +453,70 @@ class Index:
         row = rows[0]
         return ProjectKey(row["id"], row["project_id"], row["public_key"], bool(row["active"]))
 
-    def create_token(self, organization_id: int, name: str = "") -> str:
-        """A new bearer token for the organization; only its hash is kept, so it is shown once."""
-        return self.issue_token(organization_id, name)[1]
+    def create_token(self, organization_id: int, name: str = "", scopes: Iterable[str] = SCOPES) -> str:
+        """A new bearer token for the organization; only its hash is kept, so it is shown once.
 
-    def issue_token(self, organization_id: int, name: str = "") -> tuple[Token, str]:
-        """A new bearer token: its listing and its secret (the only time the secret exists)."""
+        All scopes unless told: whoever calls the index directly holds the data directory."""
+        return self.issue_token(organization_id, name, scopes)[1]
+
+    def issue_token(
+        self, organization_id: int, name: str, scopes: Iterable[str], parent_id: int | None = None
+    ) -> tuple[Token, str]:
+        """A new bearer token: its listing and its secret (the only time the secret exists).
+
+        `parent_id` is the token minting it, which must still be live (else RevokedToken):
+        revoking a token revokes the tokens it minted.  Whether the parent may grant these
+        scopes is the caller's question.  Raises InvalidScope for unknown or no scopes."""
+        granted = parse_scopes(scopes)
         secret = "profd_" + secrets.token_urlsafe(32)
         created = time.time()
         with self._transaction() as db:
+            if (
+                parent_id is not None
+                and not db.execute(
+                    "SELECT 1 FROM tokens WHERE id = ? AND organization_id = ? AND NOT revoked",
+                    (parent_id, organization_id),
+                ).fetchone()
+            ):
+                raise RevokedToken(f"token {parent_id} is revoked")
             cursor = db.execute(
-                "INSERT INTO tokens (organization_id, token_hash, name, created) VALUES (?, ?, ?, ?)",
-                (organization_id, _token_hash(secret), name, created),
+                "INSERT INTO tokens (organization_id, token_hash, name, created, scopes, parent_id)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                (organization_id, _token_hash(secret), name, created, " ".join(granted), parent_id),
             )
-        token = Token(int(cursor.lastrowid or 0), organization_id, name, created, revoked=False)
+        token = Token(int(cursor.lastrowid or 0), organization_id, name, created, False, granted, parent_id)
         return token, secret
 
     def tokens(self, organization_id: int) -> list[Token]:
         """The organization's tokens, revoked ones included, oldest first."""
         rows = self._query("SELECT * FROM tokens WHERE organization_id = ? ORDER BY id", (organization_id,))
-        return [
-            Token(row["id"], row["organization_id"], row["name"], row["created"], bool(row["revoked"]))
-            for row in rows
-        ]
+        return [_token(row) for row in rows]
 
     def revoke_token(self, organization_id: int, token_id: int) -> bool:
-        """Revoke one of the organization's tokens; False if it has no token `token_id`, so
-        a token of one organization can never revoke another's."""
+        """Revoke one of the organization's tokens and every token minted under it; False if
+        it has no token `token_id`, so a token of one organization can never revoke another's."""
         with self._transaction() as db:
-            cursor = db.execute(
-                "UPDATE tokens SET revoked = 1 WHERE organization_id = ? AND id = ?",
-                (organization_id, token_id),
+            if not db.execute(
+                "SELECT 1 FROM tokens WHERE organization_id = ? AND id = ?", (organization_id, token_id)
+            ).fetchone():
+                return False
+            db.execute(
+                "WITH RECURSIVE family(id) AS (SELECT ? UNION SELECT t.id FROM tokens t JOIN family f"
+                " ON t.parent_id = f.id) UPDATE tokens SET revoked = 1 WHERE id IN family",
+                (token_id,),
             )
-        return cursor.rowcount == 1
+        return True
+
+    def token_for_secret(self, secret: str) -> Token | None:
+        """The live token whose secret this is (revoked ones are None, as unknown ones)."""
+        rows = self._query(
+            "SELECT * FROM tokens WHERE token_hash = ? AND NOT revoked", (_token_hash(secret),)
+        )
+        return _token(rows[0]) if rows else None
 
     def organization_for_token(self, token: str) -> Organization | None:
-        rows = self._query(
-            "SELECT o.* FROM tokens t JOIN organizations o ON o.id = t.organization_id"
-            " WHERE t.token_hash = ? AND NOT t.revoked",
-            (_token_hash(token),),
-        )
-        return _organization(rows[0]) if rows else None
+        found = self.token_for_secret(token)
+        return self.organization(found.organization_id) if found is not None else None
 
     def project_by_slug(self, organization_id: int, slug: str) -> Project | None:
         rows = self._query(
@@ -660,6 +721,18 @@ def _insert_key(db: sqlite3.Connection, project_id: int) -> ProjectKey:
     )
     return ProjectKey(
         id=int(cursor.lastrowid or 0), project_id=project_id, public_key=public_key, active=True
+    )
+
+
+def _token(row: sqlite3.Row) -> Token:
+    return Token(
+        id=row["id"],
+        organization_id=row["organization_id"],
+        name=row["name"],
+        created=row["created"],
+        revoked=bool(row["revoked"]),
+        scopes=tuple(row["scopes"].split()),
+        parent_id=row["parent_id"],
     )
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
+import sqlite3
+import time
 from pathlib import Path
 
 import pytest
 
 from profd.store import Index
-from profd.store.index import MIGRATIONS, InvalidSlug, SlugTaken
+from profd.store.index import MIGRATIONS, SCOPES, InvalidScope, InvalidSlug, RevokedToken, SlugTaken
 
 
 @pytest.fixture
@@ -69,7 +72,7 @@ def test_a_key_is_revoked_only_through_its_own_project(index: Index) -> None:
 
 def test_tokens_are_listed_without_secrets_and_revoked_per_organization(index: Index) -> None:
     acme, other = index.create_organization("acme"), index.create_organization("other")
-    token, secret = index.issue_token(acme.id, "ci")
+    token, secret = index.issue_token(acme.id, "ci", SCOPES)
     plain = index.create_token(acme.id)
     foreign = index.create_token(other.id)
     assert index.organization_for_token(secret) == acme
@@ -91,14 +94,75 @@ def test_tokens_are_listed_without_secrets_and_revoked_per_organization(index: I
     assert [t.organization_id for t in index.tokens(other.id)] == [other.id]
 
 
+def index_as_of(path: Path, version: int) -> sqlite3.Connection:
+    """An index file as a profd that knew only the first `version` migrations left it."""
+    db = sqlite3.connect(path, isolation_level=None)
+    for script in MIGRATIONS[:version]:
+        db.executescript(script)
+    db.execute(f"PRAGMA user_version = {version}")
+    db.execute("INSERT INTO organizations (slug, name, created) VALUES ('acme', 'acme', 0)")
+    return db
+
+
 def test_tokens_made_before_names_existed_read_with_an_empty_name(tmp_path: Path) -> None:
-    index = Index(tmp_path / "i.sqlite3")
-    org = index.create_organization("acme")
-    secret = index.create_token(org.id)
-    # Back to the schema before the name column, as an older profd left it.
     before = next(n for n, script in enumerate(MIGRATIONS) if "tokens ADD COLUMN name" in script)
-    index._db.executescript(f"ALTER TABLE tokens DROP COLUMN name; PRAGMA user_version = {before};")
-    index.close()
+    db = index_as_of(tmp_path / "i.sqlite3", before)
+    db.execute("INSERT INTO tokens (organization_id, token_hash, created) VALUES (1, 'h', 0)")
+    db.close()
     reopened = Index(tmp_path / "i.sqlite3")
-    assert [t.name for t in reopened.tokens(org.id)] == [""]
-    assert reopened.organization_for_token(secret) == org
+    assert [t.name for t in reopened.tokens(1)] == [""]
+
+
+def test_tokens_made_before_scopes_existed_keep_every_scope(tmp_path: Path) -> None:
+    # They could do everything before; an upgrade must not lock their holders out.
+    before = next(n for n, script in enumerate(MIGRATIONS) if "tokens ADD COLUMN scopes" in script)
+    db = index_as_of(tmp_path / "i.sqlite3", before)
+    secret = "profd_old"
+    db.execute(
+        "INSERT INTO tokens (organization_id, token_hash, created, name) VALUES (1, ?, ?, 'ci')",
+        (hashlib.sha256(secret.encode()).hexdigest(), time.time()),
+    )
+    db.close()
+    reopened = Index(tmp_path / "i.sqlite3")
+    (token,) = reopened.tokens(1)
+    assert (token.name, token.scopes, token.parent_id) == ("ci", SCOPES, None)
+    found = reopened.organization_for_token(secret)
+    assert found is not None and found.slug == "acme"
+    assert reopened.token_for_secret(secret) == token
+
+
+def test_tokens_keep_their_scopes_in_a_fixed_order_and_refuse_unknown_ones(index: Index) -> None:
+    org = index.create_organization("acme")
+    token, secret = index.issue_token(org.id, "ci", ["project:releases", "org:read", "org:read"])
+    assert token.scopes == ("org:read", "project:releases")
+    assert index.token_for_secret(secret) == token == index.tokens(org.id)[0]
+    assert index.create_token(org.id) and index.tokens(org.id)[1].scopes == SCOPES
+    for bad in (["org:write"], ["org:read", "Org:Read"], [], ["project:read"]):
+        with pytest.raises(InvalidScope):
+            index.issue_token(org.id, "bad", bad)
+    assert len(index.tokens(org.id)) == 2
+
+
+def test_revoking_a_token_revokes_the_tokens_it_minted_and_theirs(index: Index) -> None:
+    acme = index.create_organization("acme")
+    root, _ = index.issue_token(acme.id, "root", SCOPES)
+    child, child_secret = index.issue_token(acme.id, "child", ["org:read", "org:admin"], parent_id=root.id)
+    _, grandchild_secret = index.issue_token(acme.id, "grandchild", ["org:read"], parent_id=child.id)
+    sibling, sibling_secret = index.issue_token(acme.id, "sibling", ["org:read"], parent_id=root.id)
+    other, other_secret = index.issue_token(acme.id, "other", SCOPES)
+    assert index.tokens(acme.id)[2].parent_id == child.id
+    assert index.revoke_token(acme.id, child.id) is True
+    revoked = {t.name for t in index.tokens(acme.id) if t.revoked}
+    assert revoked == {"child", "grandchild"}
+    assert index.token_for_secret(child_secret) is None and index.token_for_secret(grandchild_secret) is None
+    assert index.token_for_secret(sibling_secret) == sibling
+    assert index.token_for_secret(other_secret) == other
+    # A revoked token mints nothing more, even if its request got past authentication.
+    with pytest.raises(RevokedToken):
+        index.issue_token(acme.id, "late", ["org:read"], parent_id=child.id)
+    # Nor can a token of another organization be named as a parent.
+    foreign, _ = index.issue_token(index.create_organization("other").id, "x", SCOPES)
+    with pytest.raises(RevokedToken):
+        index.issue_token(acme.id, "stolen", ["org:read"], parent_id=foreign.id)
+    assert index.revoke_token(acme.id, root.id) is True
+    assert {t.name for t in index.tokens(acme.id) if not t.revoked} == {"other"}
