@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from profd.bus.sqlite_queue import SqliteQueue
 from profd.bus.worker import CONSUMER_GROUP
 from profd.ingest.endpoint import EnvelopeEndpoint
+from profd.ingest.rate_limit import KeyRateLimit
 from profd.pipeline.context import TaskContext
 from profd.pipeline.outcomes import OutcomeTracker
 from profd.pipeline.symbolicator import Symbolicator
@@ -66,6 +67,9 @@ class Services:
             consumer_group=CONSUMER_GROUP,
             max_size=self.settings.max_profile_size,
             max_queue_depth=self.settings.queue_max_depth,
+            max_envelope_size=self.settings.max_envelope_size,
+            max_envelope_items=self.settings.max_envelope_items,
+            rate_limit=KeyRateLimit(self.settings.key_rate_limit) if self.settings.key_rate_limit else None,
         )
 
     def close(self) -> None:

@@ -25,13 +25,20 @@ class Settings(msgspec.Struct, kw_only=True):
     unsampled_profiles_enabled: bool = False
     # Retention for organizations without their own setting.
     default_retention_days: int = 90
-    # Largest expanded profile accepted (Relay's limits.max_profile_size), and the largest
-    # request body once decompressed.
+    # Largest expanded profile accepted (Relay's limits.max_profile_size).
     max_profile_size: int = 50 * MIB
+    # Largest envelope request body, as sent and once decompressed (Relay's
+    # limits.max_envelope_size): refused with 413 while it streams in, before the rest is read.
+    max_envelope_size: int = 100 * MIB
+    # Items in one envelope beyond which it is refused with 413 (SDKs send a handful).
+    max_envelope_items: int = 1000
     # Seconds between two retention runs in `profd serve`.
     retention_interval: float = 3600.0
     # Messages waiting for the worker beyond which ingest answers 429.
     queue_max_depth: int = 10_000
+    # Profile items one DSN key may send, in the `limits` library's notation ("100/second",
+    # "5000/hour"); beyond it ingest answers 429.  Unset: no per-key limit.
+    key_rate_limit: str | None = None
 
     @property
     def dsn_base_url(self) -> str:

@@ -45,7 +45,8 @@ def decode_json(data: bytes | str) -> dict[str, Any]:
     """Decode a profile document; anything but a JSON object is a format error."""
     try:
         doc = _json.decode(data)
-    except (msgspec.DecodeError, UnicodeDecodeError) as e:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
+        # RecursionError: nested deeper than msgspec's guard (about 1,000 levels).
         raise FormatError(f"invalid JSON: {e}") from None
     if not isinstance(doc, dict):
         raise FormatError(f"a profile is a JSON object, got {type(doc).__name__}")

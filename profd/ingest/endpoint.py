@@ -1,11 +1,14 @@
 """The envelope endpoint's logic, Relay's role: who may send, what is kept, what is counted.
 
-A request is authenticated by its DSN public key, decompressed, parsed; each profile item
-is expanded into a bus message and appended to the queue before the client is answered.
-Items that fail validation are counted as INVALID outcomes with Relay's reason; the
-envelope is still answered 200, as Relay does.  A full queue answers 429 with Retry-After
-instead of growing without bound.  Nothing here knows HTTP: `IngestError` carries the
-status the web layer answers with.
+A request is authenticated by its DSN public key before its body is read (or, in the
+tunnel case, as soon as the envelope's header line has arrived), decoded within
+`max_envelope_size`, parsed; each profile item is expanded into a bus message and appended
+to the queue before the client is answered.  Items that fail validation are counted as
+INVALID outcomes with Relay's reason; the envelope is still answered 200, as Relay does.
+A full queue or a key over its rate limit answers 429 with ``Retry-After`` and
+``X-Sentry-Rate-Limits``, and counts the envelope's profile items as RATE_LIMITED, instead
+of growing without bound.  Nothing here knows HTTP: `IngestError` carries the status the
+web layer answers with.
 """
 
 from __future__ import annotations
@@ -13,26 +16,43 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Protocol
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
-from profd.formats import FormatError, encode_message
+from profd.formats import FormatError, ProfileMessage, encode_message
 from profd.formats.message import TOPIC, Headers, message_headers
-from profd.formats.outcome import DataCategory, Outcome
-from profd.ingest.envelope import decompress_body, parse_envelope
-from profd.ingest.submit import OutcomeTracking, ProfileItem, envelope_items, to_message, track_rejection
+from profd.formats.outcome import DataCategory, Outcome, OutcomeRecord
+from profd.ingest.envelope import envelope_header, parse_envelope
+from profd.ingest.rate_limit import KeyRateLimit
+from profd.ingest.submit import OutcomeTracking, ProfileItem, envelope_items, item_outcomes, to_message
+from profd.metrics import PROFILE_ITEMS_RECEIVED
 
 log = logging.getLogger(__name__)
+
+# What a 429 tells SDKs to hold back: the profile categories only, for this project.
+_PROFILE_CATEGORIES = "profile;profile_chunk;profile_chunk_ui"
+# The envelope header line that names the DSN (tunnels) is small; past this it is not one.
+MAX_HEADER_LINE = 64 * 1024
 
 
 class IngestError(Exception):
     """A request refused as a whole; `status` is the HTTP status to answer with."""
 
-    def __init__(self, status: int, detail: str, retry_after: int | None = None) -> None:
+    def __init__(self, status: int, detail: str, retry_after: int | None = None, reason: str = "") -> None:
         super().__init__(detail)
         self.status = status
         self.detail = detail
         self.retry_after = retry_after
+        self.reason = reason
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """Relay's answer headers: when to retry, and which categories are limited."""
+        if self.retry_after is None:
+            return {}
+        limits = f"{self.retry_after}:{_PROFILE_CATEGORIES}:project:{self.reason}"
+        return {"Retry-After": str(self.retry_after), "X-Sentry-Rate-Limits": limits}
 
 
 class KeyLike(Protocol):
@@ -66,15 +86,40 @@ class Producer(Protocol):
     def pending(self, topic: str, group: str) -> int: ...
 
 
-def public_key_of(auth_header: str | None, query_key: str | None) -> str | None:
-    """The DSN key from ``X-Sentry-Auth: Sentry sentry_key=...`` or the ``sentry_key`` query."""
-    if auth_header:
-        _, _, fields = auth_header.partition(" ")
-        for part in (fields if auth_header.lower().startswith("sentry ") else auth_header).split(","):
+def public_key_of(*auth_headers: str | None, query_key: str | None = None) -> str | None:
+    """The DSN key from ``X-Sentry-Auth`` or ``Authorization`` (``Sentry sentry_key=...``), or
+    the ``sentry_key`` query parameter."""
+    for auth_header in auth_headers:
+        if not auth_header:
+            continue
+        scheme, _, fields = auth_header.partition(" ")
+        for part in (fields if scheme.lower() == "sentry" else auth_header).split(","):
             name, _, value = part.strip().partition("=")
             if name == "sentry_key" and value:
                 return unquote(value)
     return query_key or None
+
+
+def dsn_public_key(header_line: bytes) -> str | None:
+    """The key of the ``dsn`` in an envelope's header line (an SDK behind a tunnel)."""
+    try:
+        dsn = envelope_header(header_line).get("dsn")
+    except FormatError:
+        return None
+    if not isinstance(dsn, str):
+        return None
+    try:
+        return urlsplit(dsn).username or None
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True)
+class Sender:
+    """Who sent an envelope: an active key of the project it was sent to."""
+
+    key: KeyLike
+    project: ProjectLike
 
 
 @dataclass
@@ -85,39 +130,12 @@ class EnvelopeEndpoint:
     consumer_group: str
     max_size: int
     max_queue_depth: int
+    max_envelope_size: int
+    max_envelope_items: int
+    rate_limit: KeyRateLimit | None = None
     retention_days: int | None = None
 
-    def accept(
-        self, project_id: int, public_key: str | None, body: bytes, content_encoding: str | None
-    ) -> str | None:
-        """Queue the envelope's profiles; returns the envelope's event id."""
-        key, project = self._authenticate(project_id, public_key)
-        if self.queue.pending(TOPIC, self.consumer_group) >= self.max_queue_depth:
-            raise IngestError(429, "the processing queue is full, retry later", retry_after=5)
-        try:
-            data = decompress_body(body, content_encoding, self.max_size)
-        except FormatError as e:
-            if e.reason == "too_large":
-                self.outcomes.track_outcome(
-                    project.organization_id,
-                    project.id,
-                    key.id,
-                    Outcome.INVALID,
-                    "too_large",
-                    category=DataCategory.DEFAULT,
-                )
-                raise IngestError(413, e.message) from None
-            raise IngestError(400, e.message) from None
-        try:
-            envelope = parse_envelope(data)
-        except FormatError as e:
-            raise IngestError(400, f"invalid envelope: {e}") from None
-        for item in envelope_items(envelope):
-            self._queue_item(item, project, key)
-        event_id = envelope.headers.get("event_id")
-        return str(event_id) if event_id else None
-
-    def _authenticate(self, project_id: int, public_key: str | None) -> tuple[KeyLike, ProjectLike]:
+    def authenticate(self, project_id: int, public_key: str | None) -> Sender:
         if not public_key:
             raise IngestError(401, "missing authorization information")
         key = self.directory.key_by_public_key(public_key)
@@ -128,31 +146,97 @@ class EnvelopeEndpoint:
             raise IngestError(404, f"project {project_id} does not exist")
         if key.project_id != project.id:
             raise IngestError(403, "this key does not belong to the project")
-        return key, project
+        return Sender(key, project)
 
-    def _queue_item(self, item: ProfileItem, project: ProjectLike, key: KeyLike) -> None:
+    def too_large(self, sender: Sender | None, detail: str) -> IngestError:
+        """A body over the limits: counted against the sender when it is known, then 413."""
+        if sender is not None:
+            self.outcomes.track_outcomes([self._outcome(sender, Outcome.INVALID, "too_large")])
+        return IngestError(413, detail)
+
+    def accept(self, sender: Sender, data: bytes) -> str | None:
+        """Queue the decoded envelope's profiles; returns the envelope's event id."""
         try:
-            if item.item_type == "profile" and item.sampled and item.transaction is None:
-                raise FormatError(
-                    "a sampled profile must travel with its transaction", "$", "missing_transaction"
+            envelope = parse_envelope(data, self.max_envelope_items)
+        except FormatError as e:
+            if e.reason == "too_large":
+                raise self.too_large(sender, e.message) from None
+            raise IngestError(400, f"invalid envelope: {e}") from None
+        items = envelope_items(envelope)
+        for item in items:
+            PROFILE_ITEMS_RECEIVED.labels(item.item_type).inc()
+        self._admit(sender, items)
+        messages: list[tuple[ProfileMessage, bool]] = []
+        rejected: list[OutcomeRecord] = []
+        for item in items:
+            try:
+                messages.append((self._message(item, sender), item.sampled))
+            except FormatError as e:
+                log.info("profile item rejected: %s", e)
+                rejected += self._item_outcomes(item, sender, Outcome.INVALID, e.reason)
+        for message, sampled in messages:
+            self.queue.produce(TOPIC, encode_message(message), message_headers(message, sampled))
+        self.outcomes.track_outcomes(rejected)
+        event_id = envelope.headers.get("event_id")
+        return str(event_id)[:64] if event_id else None
+
+    def _admit(self, sender: Sender, items: list[ProfileItem]) -> None:
+        """The key's rate limit, then the queue's room, for the items this envelope adds."""
+        if not items:
+            return
+        if self.rate_limit is not None:
+            retry_after = self.rate_limit.admit(str(sender.key.id), len(items))
+            if retry_after is not None:
+                self._throttle(sender, items, "key_rate_limit")
+                raise IngestError(
+                    429, "this key sends more than its rate limit", retry_after, "key_rate_limit"
                 )
-            message = to_message(
+        if self.queue.pending(TOPIC, self.consumer_group) + len(items) > self.max_queue_depth:
+            self._throttle(sender, items, "queue_full")
+            raise IngestError(429, "the processing queue is full, retry later", 5, "queue_full")
+
+    def _throttle(self, sender: Sender, items: list[ProfileItem], reason: str) -> None:
+        records = []
+        for item in items:
+            records += self._item_outcomes(item, sender, Outcome.RATE_LIMITED, reason)
+        self.outcomes.track_outcomes(records)
+
+    def _message(self, item: ProfileItem, sender: Sender) -> ProfileMessage:
+        try:
+            return to_message(
                 item,
-                organization_id=project.organization_id,
-                project_id=project.id,
-                key_id=key.id,
+                organization_id=sender.project.organization_id,
+                project_id=sender.project.id,
+                key_id=sender.key.id,
                 received=int(time.time()),
                 retention_days=self.retention_days,
                 max_size=self.max_size,
             )
-        except FormatError as e:
-            track_rejection(
-                self.outcomes,
-                item,
-                e,
-                organization_id=project.organization_id,
-                project_id=project.id,
-                key_id=key.id,
-            )
-            return
-        self.queue.produce(TOPIC, encode_message(message), message_headers(message, item.sampled))
+        except RecursionError:
+            # A structure nested too deeply for some step after decoding; still bad JSON.
+            raise FormatError("nested too deeply", "$", "profiling_invalid_json") from None
+
+    def _item_outcomes(
+        self, item: ProfileItem, sender: Sender, outcome: Outcome, reason: str
+    ) -> list[OutcomeRecord]:
+        return item_outcomes(
+            item,
+            outcome,
+            reason,
+            organization_id=sender.project.organization_id,
+            project_id=sender.project.id,
+            key_id=sender.key.id,
+        )
+
+    def _outcome(self, sender: Sender, outcome: Outcome, reason: str) -> OutcomeRecord:
+        return OutcomeRecord(
+            timestamp=datetime.now(UTC),
+            org_id=sender.project.organization_id,
+            project_id=sender.project.id,
+            key_id=sender.key.id,
+            outcome=outcome,
+            reason=reason,
+            event_id=None,
+            category=DataCategory.DEFAULT,
+            quantity=1,
+        )

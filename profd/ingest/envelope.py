@@ -3,19 +3,18 @@
 An envelope is a JSON header line, then items: a JSON item header line and a payload.
 With ``length`` in the item header the payload is exactly that many bytes (Python SDK);
 without it the payload runs to the next newline (Node SDK).  Blank lines between items
-are tolerated.  Bodies may arrive compressed (gzip, deflate, br, zstd).
+are tolerated.  Undoing ``Content-Encoding`` is `profd.ingest.body`'s job.
+
+JSON nested deeper than msgspec's recursion guard allows (about 1,000 levels, far beyond
+any real envelope) is refused as invalid JSON rather than crashing the decoder's caller.
 """
 
 from __future__ import annotations
 
-import gzip
-import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
-import brotli
 import msgspec
-import zstandard
 
 from profd.formats import FormatError
 
@@ -34,7 +33,7 @@ class Item:
     def json(self) -> dict[str, Any]:
         try:
             document = _json.decode(self.payload)
-        except (msgspec.DecodeError, UnicodeDecodeError) as e:
+        except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
             raise FormatError(f"{self.type} item is not JSON: {e}", "$", "payload") from None
         if not isinstance(document, dict):
             raise FormatError(f"{self.type} item is not a JSON object", "$", "payload")
@@ -50,42 +49,8 @@ class Envelope:
         return next((item for item in self.items if item.type == item_type), None)
 
 
-def decompress_body(body: bytes, content_encoding: str | None, max_size: int) -> bytes:
-    """Undo ``Content-Encoding``; refuses to inflate beyond `max_size` (zip bombs)."""
-    encoding = (content_encoding or "identity").strip().lower()
-    try:
-        if encoding in ("identity", ""):
-            data = body
-        elif encoding in ("gzip", "x-gzip"):
-            data = _bounded(zlib.decompressobj(16 + zlib.MAX_WBITS), body, max_size)
-        elif encoding == "deflate":
-            # Clients disagree on whether "deflate" has the zlib header; accept both.
-            try:
-                data = _bounded(zlib.decompressobj(), body, max_size)
-            except zlib.error:
-                data = _bounded(zlib.decompressobj(-zlib.MAX_WBITS), body, max_size)
-        elif encoding == "br":
-            data = brotli.decompress(body)
-        elif encoding == "zstd":
-            reader = zstandard.ZstdDecompressor().stream_reader(body)
-            data = reader.read(max_size + 1)
-        else:
-            raise FormatError(f"unsupported Content-Encoding {encoding!r}", "$", "payload")
-    except (zlib.error, gzip.BadGzipFile, brotli.error, zstandard.ZstdError, EOFError) as e:
-        raise FormatError(f"body is not valid {encoding}: {e}", "$", "payload") from None
-    if len(data) > max_size:
-        raise FormatError(f"body is larger than {max_size} bytes once decompressed", "$", "too_large")
-    return data
-
-
-def _bounded(decompressor: Any, body: bytes, max_size: int) -> bytes:
-    data: bytes = decompressor.decompress(body, max_size + 1)
-    if not decompressor.eof and len(data) <= max_size:
-        raise zlib.error("truncated stream")
-    return data
-
-
-def parse_envelope(data: bytes) -> Envelope:
+def parse_envelope(data: bytes, max_items: int | None = None) -> Envelope:
+    """The envelope's headers and items; more than `max_items` items is ``too_large``."""
     header_line, position = _line(data, 0)
     headers = _header(header_line, "$")
     items: list[Item] = []
@@ -94,6 +59,8 @@ def parse_envelope(data: bytes) -> Envelope:
         if not line.strip():
             position = next_position
             continue
+        if max_items is not None and len(items) >= max_items:
+            raise FormatError(f"the envelope has more than {max_items} items", "$.items", "too_large")
         item_headers = _header(line, f"$.items[{len(items)}]")
         length = item_headers.get("length")
         if length is None:
@@ -123,10 +90,15 @@ def _line(data: bytes, start: int) -> tuple[bytes, int]:
     return data[start:end], end + 1
 
 
+def envelope_header(line: bytes) -> dict[str, Any]:
+    """The envelope's header line alone, e.g. for its ``dsn`` before the rest has arrived."""
+    return _header(line, "$")
+
+
 def _header(line: bytes, path: str) -> dict[str, Any]:
     try:
         header = _json.decode(line)
-    except (msgspec.DecodeError, UnicodeDecodeError) as e:
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
         raise FormatError(f"header is not JSON: {e}", path, "payload") from None
     if not isinstance(header, dict):
         raise FormatError("header is not a JSON object", path, "payload")

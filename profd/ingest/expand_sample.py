@@ -55,8 +55,9 @@ def decode_typed(data: bytes | Any, type_: type[T], prefix: str = "$") -> T:
     except msgspec.ValidationError as e:
         message, _, path = str(e).partition(" - at ")
         raise reject("profiling_invalid_json", message, prefix + path.strip("`")[1:]) from None
-    except (msgspec.DecodeError, UnicodeDecodeError) as e:
-        # msgspec reports bad UTF-8 inside a string as a UnicodeDecodeError.
+    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
+        # msgspec reports bad UTF-8 inside a string as a UnicodeDecodeError, and JSON nested
+        # deeper than its guard (about 1,000 levels) as a RecursionError.
         raise reject("profiling_invalid_json", f"invalid JSON: {e}") from None
 
 

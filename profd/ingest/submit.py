@@ -8,32 +8,27 @@ with Relay's reason and counted as INVALID in the categories it would have been 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from profd.formats import FormatError, ProfileMessage, decode_json, profile_event_id
-from profd.formats.outcome import DataCategory, Outcome, rejected_categories
+from profd.formats.outcome import DataCategory, Outcome, OutcomeRecord, rejected_categories
 from profd.ingest.envelope import Envelope
 from profd.ingest.expand import DEFAULT_MAX_SIZE, expand_profile
 
 log = logging.getLogger(__name__)
 
 PROFILE_ITEM_TYPES = ("profile", "profile_chunk")
+_REFUSALS = {
+    "profiling_too_many_profiles": "only the first profile item of an envelope is processed",
+    "missing_transaction": "a sampled profile must travel with its transaction",
+}
 
 
 class OutcomeTracking(Protocol):
-    def track_outcome(
-        self,
-        org_id: int,
-        project_id: int,
-        key_id: int | None,
-        outcome: Outcome,
-        reason: str | None = None,
-        timestamp: Any = None,
-        event_id: str | None = None,
-        category: DataCategory | None = None,
-        quantity: int | None = None,
-    ) -> object: ...
+    def track_outcomes(self, records: Sequence[OutcomeRecord]) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -43,10 +38,18 @@ class ProfileItem:
     platform: str | None = None
     transaction: dict[str, Any] | None = None
     sampled: bool = True
+    # Relay's reason when the envelope's item rules already refuse the item.
+    refused: str | None = None
 
 
 def envelope_items(envelope: Envelope) -> list[ProfileItem]:
-    """The profile items of an envelope, each with the envelope's transaction event."""
+    """The profile items of an envelope, each with the envelope's transaction event.
+
+    Relay's item rules: only the first ``profile`` item is processed, every further one is
+    refused as ``profiling_too_many_profiles`` (an envelope is one transaction, so it has
+    one profile); a sampled profile needs its transaction (``missing_transaction``).
+    Profile chunks have no such rule: a continuous profiler may flush several at once.
+    """
     transaction_item = envelope.first("transaction")
     try:
         transaction = transaction_item.json() if transaction_item is not None else None
@@ -55,17 +58,35 @@ def envelope_items(envelope: Envelope) -> list[ProfileItem]:
         # then travels alone and is refused as missing its transaction.
         log.info("transaction item dropped: %s", e)
         transaction = None
-    return [
-        ProfileItem(
-            payload=item.payload,
-            item_type=item.type,
-            platform=item.headers.get("platform"),
-            transaction=transaction if item.type == "profile" else None,
-            sampled=item.headers.get("sampled") is not False,
+    items = []
+    profiles = 0
+    for item in envelope.items:
+        if item.type not in PROFILE_ITEM_TYPES:
+            continue
+        refused = None
+        sampled = item.headers.get("sampled") is not False
+        if item.type == "profile":
+            profiles += 1
+            if profiles > 1:
+                refused = "profiling_too_many_profiles"
+            elif sampled and transaction is None:
+                refused = "missing_transaction"
+        items.append(
+            ProfileItem(
+                payload=item.payload,
+                item_type=item.type,
+                platform=_text(item.headers.get("platform")),
+                transaction=transaction if item.type == "profile" else None,
+                sampled=sampled,
+                refused=refused,
+            )
         )
-        for item in envelope.items
-        if item.type in PROFILE_ITEM_TYPES
-    ]
+    return items
+
+
+def _text(value: object) -> str | None:
+    """A header field that should be a string; anything else is as good as absent."""
+    return value if isinstance(value, str) else None
 
 
 def file_item(data: bytes, sampled: bool = True) -> ProfileItem:
@@ -85,6 +106,8 @@ def to_message(
     max_size: int = DEFAULT_MAX_SIZE,
 ) -> ProfileMessage:
     """Expand the item into Relay's bus message; raises FormatError with Relay's reason."""
+    if item.refused is not None:
+        raise FormatError(_REFUSALS.get(item.refused, item.refused), "$", item.refused)
     expanded = expand_profile(
         item.payload,
         item_type="profile_chunk" if item.item_type == "profile_chunk" else "profile",
@@ -113,19 +136,53 @@ def track_rejection(
     key_id: int | None = None,
 ) -> list[DataCategory]:
     """Count a rejected item as INVALID with its reason; returns the categories counted."""
-    doc = peek(item.payload)
-    categories = rejected_categories(
-        chunk=item.item_type == "profile_chunk",
-        platform=item.platform or doc.get("platform"),
-        sampled=item.sampled,
+    records = item_outcomes(
+        item,
+        Outcome.INVALID,
+        error.reason,
+        organization_id=organization_id,
+        project_id=project_id,
+        key_id=key_id,
     )
+    outcomes.track_outcomes(records)
+    log.warning("profile %s rejected: %s", records[0].event_id, error)
+    return [record.category for record in records]
+
+
+def item_outcomes(
+    item: ProfileItem,
+    outcome: Outcome,
+    reason: str | None,
+    *,
+    organization_id: int,
+    project_id: int,
+    key_id: int | None = None,
+) -> list[OutcomeRecord]:
+    """The outcomes of an item dropped before processing (invalid or rate limited), in
+    every category it would have been billed in."""
+    doc = peek(item.payload)
+    platform = item.platform or doc.get("platform")
+    now = datetime.now(UTC)
     event_id = profile_event_id(doc)
-    for category in categories:
-        outcomes.track_outcome(
-            organization_id, project_id, key_id, Outcome.INVALID, error.reason, None, event_id, category
+    return [
+        OutcomeRecord(
+            timestamp=now,
+            org_id=organization_id,
+            project_id=project_id,
+            key_id=key_id,
+            outcome=outcome,
+            reason=reason,
+            # A hostile id could be anything; it is a report, so keep it short.
+            event_id=event_id[:64] if isinstance(event_id, str) else None,
+            category=category,
+            quantity=1,
         )
-    log.warning("profile %s rejected: %s", event_id, error)
-    return categories
+        for category in rejected_categories(
+            chunk=item.item_type == "profile_chunk",
+            platform=platform if isinstance(platform, str) else None,
+            sampled=item.sampled,
+        )
+    ]
 
 
 def peek(data: bytes) -> dict[str, Any]:

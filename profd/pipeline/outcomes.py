@@ -7,6 +7,7 @@ what Sentry's onboarding waits for.  The codes themselves live in `profd.formats
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -24,6 +25,8 @@ __all__ = [
 
 class OutcomeSink(Protocol):
     def record_outcome(self, record: OutcomeRecord) -> None: ...
+
+    def record_outcomes(self, records: Sequence[OutcomeRecord]) -> None: ...
 
     def mark_has_profiles(self, project_id: int) -> bool:
         """Set the project's ``has_profiles`` flag; True only on the first transition."""
@@ -62,3 +65,11 @@ class OutcomeTracker:
         self._sink.mark_has_profiles(project_id)
         self._sink.record_outcome(record)
         return record
+
+    def track_outcomes(self, records: Sequence[OutcomeRecord]) -> None:
+        """Outcomes built elsewhere (ingest's rejections), written together."""
+        if not records:
+            return
+        for project_id in {record.project_id for record in records}:
+            self._sink.mark_has_profiles(project_id)
+        self._sink.record_outcomes(records)

@@ -677,22 +677,40 @@ class Index:
     # -- outcomes ------------------------------------------------------------------------
 
     def record_outcome(self, record: OutcomeRecord) -> None:
+        self.record_outcomes([record])
+
+    def record_outcomes(self, records: Sequence[OutcomeRecord]) -> None:
+        """Several outcomes in one transaction: an envelope's rejections cost one write."""
         with self._transaction() as db:
-            db.execute(
+            db.executemany(
                 "INSERT INTO outcomes (timestamp, org_id, project_id, key_id, outcome, reason, event_id,"
                 " category, quantity) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    record.timestamp.timestamp(),
-                    record.org_id,
-                    record.project_id,
-                    record.key_id,
-                    int(record.outcome),
-                    record.reason,
-                    record.event_id,
-                    int(record.category),
-                    record.quantity,
-                ),
+                [
+                    (
+                        record.timestamp.timestamp(),
+                        record.org_id,
+                        record.project_id,
+                        record.key_id,
+                        int(record.outcome),
+                        record.reason,
+                        record.event_id,
+                        int(record.category),
+                        record.quantity,
+                    )
+                    for record in records
+                ],
             )
+
+    def expire_outcomes(self, now: float, default_retention_days: int) -> int:
+        """Delete outcomes past their organization's retention (the profiles' retention), so
+        the outcomes table stops growing; returns how many were deleted."""
+        with self._transaction() as db:
+            cursor = db.execute(
+                "DELETE FROM outcomes WHERE timestamp < ? - 86400 * COALESCE("
+                "(SELECT retention_days FROM organizations o WHERE o.id = outcomes.org_id), ?)",
+                (now, default_retention_days),
+            )
+        return cursor.rowcount
 
     def outcome_counts(self, project_id: int | None = None) -> list[OutcomeCount]:
         where, params = ("WHERE project_id = ?", (project_id,)) if project_id is not None else ("", ())

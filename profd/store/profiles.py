@@ -64,7 +64,8 @@ class ProfileStore:
         return prepared.metadata
 
     def expire(self, now: float | None = None) -> int:
-        """Delete profiles past their retention: blobs first, then their index rows.
+        """Delete profiles past their retention: blobs first, then their index rows; then
+        outcomes older than their organization's retention.
 
         A crash in between leaves index rows whose blob is gone, which the next run deletes;
         never a blob without its row, which nothing would find again.
@@ -77,6 +78,8 @@ class ProfileStore:
                     self.blobs.delete(metadata.blob_key)
             self.index.delete_profiles(batch)
             removed += len(batch)
+        # Outcomes describe the profiles, so they go with them.
+        self.index.expire_outcomes(now, self.default_retention_days)
         return removed
 
     def load(self, metadata: ProfileMetadata) -> dict[str, Any]:

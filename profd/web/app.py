@@ -20,14 +20,15 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from profd.bus.worker import CONSUMER_GROUP, stream_processor
-from profd.ingest.endpoint import IngestError, public_key_of
 from profd.services import Services
 from profd.web.api import api_routes
 from profd.web.auth import Refused, refused
 from profd.web.cors import EnvelopeCors
+from profd.web.ingest import ingest_routes
 from profd.web.uploads import upload_routes
 
 log = logging.getLogger(__name__)
@@ -102,26 +103,15 @@ def create_app(services: Services, run_worker: bool = True, static_dir: Path = S
     )
     app.add_middleware(EnvelopeCors)
 
-    @app.post("/api/{project_id}/envelope/", include_in_schema=False)
-    async def envelope(project_id: int, request: Request) -> Response:
-        body = await request.body()
-        public_key = public_key_of(
-            request.headers.get("x-sentry-auth"), request.query_params.get("sentry_key")
-        )
-        try:
-            # Decompressing and expanding is CPU work: keep it off the event loop.
-            event_id = await run_in_threadpool(
-                endpoint.accept, project_id, public_key, body, request.headers.get("content-encoding")
-            )
-        except IngestError as e:
-            headers = {"Retry-After": str(e.retry_after)} if e.retry_after else None
-            return JSONResponse({"detail": e.detail}, status_code=e.status, headers=headers)
-        return JSONResponse({"id": event_id})
-
+    app.include_router(ingest_routes(endpoint))
     app.include_router(upload_routes(services))
     app.include_router(api_routes(services))
     app.add_exception_handler(Refused, refused)
     app.add_exception_handler(RequestValidationError, bad_parameters)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/health", include_in_schema=False)
     async def health() -> dict[str, str]:

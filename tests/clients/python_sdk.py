@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
-from profd.ingest.envelope import decompress_body
+from profd.ingest.body import decode_body
 
 WORKLOAD = textwrap.dedent(
     """
@@ -61,7 +61,7 @@ class _Capture(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        self.bodies.append(decompress_body(body, self.headers.get("Content-Encoding"), 50 << 20))
+        self.bodies.append(decode_body(body, self.headers.get("Content-Encoding"), 50 << 20))
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
         self.end_headers()

@@ -22,7 +22,11 @@ LIMIT = 2 * 1024 * 1024
 @pytest.fixture(scope="module")
 def small_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     """A server with a 2 MiB limit, so oversized bodies are cheap to send."""
-    server = start_server(tmp_path_factory.mktemp("bad-input"), PROFD_MAX_PROFILE_SIZE=str(LIMIT))
+    server = start_server(
+        tmp_path_factory.mktemp("bad-input"),
+        PROFD_MAX_PROFILE_SIZE=str(LIMIT),
+        PROFD_MAX_ENVELOPE_SIZE=str(LIMIT),
+    )
     yield server
     server.stop()
 

@@ -8,7 +8,7 @@ import pytest
 import zstandard
 
 from profd.formats import FormatError
-from profd.ingest.envelope import decompress_body, parse_envelope
+from profd.ingest.envelope import parse_envelope
 from profd.ingest.submit import envelope_items
 from tests.conftest import shared_file
 
@@ -43,34 +43,6 @@ def test_broken_envelopes_are_format_errors(data: bytes) -> None:
     with pytest.raises(FormatError) as error:
         parse_envelope(data)
     assert error.value.reason == "payload"
-
-
-@pytest.mark.parametrize(
-    ("encoding", "encode"),
-    [
-        ("gzip", gzip.compress),
-        ("deflate", zlib.compress),
-        ("deflate", lambda d: zlib.compress(d)[2:-4]),
-        ("br", brotli.compress),
-        ("zstd", zstandard.ZstdCompressor().compress),
-        (None, lambda d: d),
-    ],
-)
-def test_bodies_are_decompressed(encoding: str | None, encode: object) -> None:
-    body = b'{"event_id":"x"}\n' * 100
-    assert decompress_body(encode(body), encoding, 1 << 20) == body  # type: ignore[operator]
-
-
-def test_decompression_bombs_and_garbage_are_refused() -> None:
-    bomb = gzip.compress(b"\0" * (10 << 20))
-    with pytest.raises(FormatError) as error:
-        decompress_body(bomb, "gzip", 1 << 20)
-    assert error.value.reason == "too_large"
-    for encoding in ("gzip", "deflate", "br", "zstd"):
-        with pytest.raises(FormatError):
-            decompress_body(b"garbage!", encoding, 1 << 20)
-    with pytest.raises(FormatError, match="unsupported"):
-        decompress_body(b"x", "compress", 1 << 20)
 
 
 def test_real_sdk_envelopes() -> None:

@@ -1,0 +1,24 @@
+"""The process's Prometheus metrics, defined in one place and served at ``/metrics``.
+
+A leaf module: every part of the flow may count here without importing the others.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter
+
+# Profile items of envelopes that ingest answered 200 or 429: ingest has taken
+# responsibility for each, so each ends as exactly one outcome in its primary category
+# (profile, or profile_chunk / profile_chunk_ui).  Received = accepted + invalid + filtered
+# + rate limited is checked against this.
+PROFILE_ITEMS_RECEIVED = Counter(
+    "profd_ingest_profile_items",
+    "Profile items in envelopes ingest answered with 200 or 429",
+    ["item_type"],
+)
+
+OUTCOMES = Counter(
+    "profd_outcomes",
+    "Outcomes recorded, as Sentry counts them",
+    ["outcome", "category", "reason"],
+)

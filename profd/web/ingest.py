@@ -1,0 +1,79 @@
+"""Sentry's envelope route, ``POST /api/{project_id}/envelope/``: the body read within bounds.
+
+The DSN key is checked from the headers before a byte of the body is read, so a stranger's
+300 MB POST costs nothing.  The body is then read piece by piece, decoded as it arrives,
+and refused with 413 the moment it passes ``max_envelope_size`` (as sent or decoded), so
+memory never holds more than that.  An SDK behind a tunnel names its DSN only in the
+envelope's header line: then the key is checked as soon as that line has arrived.
+"""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from starlette.concurrency import run_in_threadpool
+
+from profd.formats import FormatError
+from profd.ingest.body import BodyDecoder
+from profd.ingest.endpoint import (
+    MAX_HEADER_LINE,
+    EnvelopeEndpoint,
+    IngestError,
+    Sender,
+    dsn_public_key,
+    public_key_of,
+)
+
+
+def ingest_routes(endpoint: EnvelopeEndpoint) -> APIRouter:
+    router = APIRouter(include_in_schema=False)
+
+    @router.post("/api/{project_id}/envelope/")
+    async def envelope(project_id: int, request: Request) -> Response:
+        try:
+            event_id = await _receive(endpoint, project_id, request)
+        except IngestError as e:
+            return JSONResponse({"detail": e.detail}, status_code=e.status, headers=e.headers)
+        return JSONResponse({"id": event_id})
+
+    return router
+
+
+async def _receive(endpoint: EnvelopeEndpoint, project_id: int, request: Request) -> str | None:
+    headers = request.headers
+    public_key = public_key_of(
+        headers.get("x-sentry-auth"),
+        headers.get("authorization"),
+        query_key=request.query_params.get("sentry_key"),
+    )
+    sender: Sender | None = None
+    if public_key is not None:
+        sender = await run_in_threadpool(endpoint.authenticate, project_id, public_key)
+    limit = endpoint.max_envelope_size
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise await run_in_threadpool(endpoint.too_large, sender, f"the body is larger than {limit} bytes")
+    try:
+        decoder = BodyDecoder(headers.get("content-encoding"), limit)
+        received = 0
+        searched = 0  # how much of the decoded body is known to hold no newline
+        async for piece in request.stream():
+            received += len(piece)
+            if received > limit:
+                raise FormatError(f"the body is larger than {limit} bytes", "$", "too_large")
+            decoder.feed(piece)
+            if sender is None:
+                end = decoder.decoded.find(b"\n", searched)
+                searched = len(decoder.decoded)
+                if end >= 0 or searched > MAX_HEADER_LINE:
+                    line = bytes(decoder.decoded[: end if end >= 0 else MAX_HEADER_LINE])
+                    sender = await run_in_threadpool(endpoint.authenticate, project_id, dsn_public_key(line))
+        data = decoder.finish()
+    except FormatError as e:
+        if e.reason == "too_large":
+            raise await run_in_threadpool(endpoint.too_large, sender, e.message) from None
+        raise IngestError(400, e.message) from None
+    if sender is None:
+        # A body of one line: the header is all there is.
+        sender = await run_in_threadpool(endpoint.authenticate, project_id, dsn_public_key(data))
+    return await run_in_threadpool(endpoint.accept, sender, data)
