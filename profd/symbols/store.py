@@ -1,33 +1,82 @@
 """The debug-file store: what sentry-cli uploads, assembled, checked and indexed.
 
 sentry-cli sends files in chunks named by their SHA-1, then asks for each file to be
-assembled from its chunks.  A file is assembled only when every chunk is present; it is
-checked against its own SHA-1, recognised (ProGuard mapping, or an object file symbolic can
-read) and only then written and indexed, so nothing half-written is ever visible.  Files are
-indexed per project by the id a profile refers to them with: the ProGuard UUID or the
-debug id.
+assembled from its chunks.  A chunk's name is the only client input that ever becomes part of
+a path, and only once it is exactly 40 lowercase hex characters (`chunk_name`).  Chunks are
+inflated, hashed and written as they arrive, never past `UploadLimits.chunk_size`.  A file is
+assembled only when every chunk is present: streamed chunk by chunk into a temporary file
+while hashed, checked against its own SHA-1, recognised (ProGuard mapping, or an object file
+symbolic can read) and only then moved into place and indexed, so nothing half-written is ever
+visible.  Files are indexed per project by the id a profile refers to them with: the ProGuard
+UUID or the debug id.  Chunks are only needed until their file is assembled:
+`collect_garbage` removes them, and what an interrupted write left, after a day.
 """
 
 from __future__ import annotations
 
+import codecs
 import hashlib
-import io
 import os
+import re
 import sqlite3
+import stat
 import tempfile
 import threading
 import time
 import uuid
 import zipfile
 import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import msgspec
 
 # The namespace ProGuard UUIDs are derived in: uuid5(uuid5(DNS, "guardsquare.com"), text).
 PROGUARD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "guardsquare.com")
+
+MIB = 1024 * 1024
+
+
+@dataclass(frozen=True)
+class UploadLimits:
+    """Every bound on what sentry-cli uploads: advertised by ``GET .../chunk-upload/`` and enforced."""
+
+    # One chunk, after gzip inflation (sentry-cli cuts files into chunks this big).
+    chunk_size: int = 8 * MIB
+    # Chunks in one upload request.
+    chunks_per_request: int = 64
+    # The chunks of one upload request together, inflated, as sentry-cli batches them.
+    max_request_size: int = 32 * MIB
+    # One assembled file.
+    max_file_size: int = 2048 * MIB
+    # The JSON body of one assemble request (sentry-cli sends a few KB).
+    max_assemble_request: int = 1 * MIB
+    # Parallel upload requests sentry-cli is told it may make.
+    concurrency: int = 4
+
+    @property
+    def max_chunks_per_file(self) -> int:
+        return -(-self.max_file_size // self.chunk_size)
+
+    @property
+    def max_request_body(self) -> int:
+        """The bytes one chunk-upload request body may carry.
+
+        sentry-cli batches chunks by their inflated size, so an incompressible batch grows in
+        gzip (deflate's stored blocks: 5 bytes per 16 KiB at worst, plus an 18-byte wrapper)
+        and each multipart part adds its own headers: allowed for, at most 1/1024 and 1 KiB a
+        chunk beyond maxRequestSize.
+        """
+        return self.max_request_size + self.max_request_size // 1024 + self.chunks_per_request * 1024
+
+
+# Files being written (chunks, assembled files) are named so until they are complete.
+PARTIAL_PREFIX = ".partial-"
+# Files are read and written in blocks this big: nothing holds a whole file.
+BLOCK_SIZE = 1 * MIB
+_CHUNK_NAME = re.compile(r"[0-9a-f]{40}")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS debug_files (
@@ -86,7 +135,16 @@ class AssembleResult:
 
 
 class BadDebugFile(ValueError):
-    pass
+    """What was uploaded is not what it claims to be: the upload fails (``error``, HTTP 400)."""
+
+
+class BadChunkName(ValueError):
+    """A chunk or file named by anything but a SHA-1 in lowercase hex: refused (HTTP 400)
+    before any path is built from it."""
+
+
+class TooLarge(ValueError):
+    """An upload past one of `UploadLimits` (HTTP 413)."""
 
 
 class ArtifactFile(msgspec.Struct, frozen=True):
@@ -105,12 +163,102 @@ class ArtifactFile(msgspec.Struct, frozen=True):
 
 # Bundles are zip files: refuse ones that would inflate into more than this.
 MAX_BUNDLE_FILES = 20_000
-MAX_BUNDLE_BYTES = 1024 * 1024 * 1024
+MAX_BUNDLE_BYTES = 1024 * MIB
+MAX_MANIFEST_BYTES = 64 * MIB
+
+
+def chunk_name(checksum: object) -> str:
+    """`checksum` as a file name, if it is a SHA-1 in lowercase hex (what sentry-cli sends)."""
+    if not isinstance(checksum, str) or _CHUNK_NAME.fullmatch(checksum) is None:
+        shown = repr(checksum)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise BadChunkName(f"chunks are named by their SHA-1 in 40 lowercase hex characters, not {shown}")
+    return checksum
+
+
+class ChunkWriter:
+    """One chunk as it arrives: inflated if gzip (never past `max_size`), hashed and written to
+    a temporary file beside the chunks, kept under its name only if that name is its SHA-1.
+
+    Call `finish` when the chunk is complete, or `abort`; both remove the temporary file.
+    """
+
+    def __init__(self, directory: Path, checksum: str, max_size: int, *, gzip: bool) -> None:
+        self.name = chunk_name(checksum)
+        self.max_size = max_size
+        self.size = 0
+        self._path = directory / self.name
+        self._sha1 = hashlib.sha1()
+        self._gzip = _Gunzip() if gzip else None
+        # Open across many writes, closed by finish or abort.
+        self._file: IO[bytes] | None = tempfile.NamedTemporaryFile(  # noqa: SIM115
+            dir=directory, prefix=PARTIAL_PREFIX, delete=False
+        )
+
+    def write(self, data: bytes) -> None:
+        try:
+            if self._gzip is None:
+                self._take(data)
+            else:
+                for piece in self._gzip.inflate(data, lambda: self.max_size - self.size + 1):
+                    self._take(piece)
+        except BaseException:
+            self.abort()
+            raise
+
+    def finish(self) -> None:
+        try:
+            if self._gzip is not None and not self._gzip.complete:
+                raise BadDebugFile(f"chunk {self.name} is not valid gzip: it ends in the middle")
+            if self._sha1.hexdigest() != self.name:
+                raise BadDebugFile(f"chunk {self.name} does not match its SHA-1")
+            assert self._file is not None, "the chunk was aborted"
+            self._file.close()
+            os.replace(self._file.name, self._path)
+            self._file = None
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            Path(self._file.name).unlink(missing_ok=True)
+            self._file = None
+
+    def _take(self, data: bytes) -> None:
+        self.size += len(data)
+        if self.size > self.max_size:
+            raise TooLarge(f"chunk {self.name} is larger than {self.max_size} bytes")
+        self._sha1.update(data)
+        assert self._file is not None, "the chunk was aborted"
+        self._file.write(data)
+
+
+class _Gunzip:
+    """gzip inflated piece by piece, each piece bounded; several members are read in turn."""
+
+    def __init__(self) -> None:
+        self._member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        self.complete = False
+
+    def inflate(self, data: bytes, room: Callable[[], int]) -> Iterator[bytes]:
+        """The inflated pieces of `data`; `room()` is how much more may come (plus one, to see
+        that there is more: the caller refuses then)."""
+        try:
+            while data:
+                if self._member.eof:
+                    self._member = zlib.decompressobj(16 + zlib.MAX_WBITS)
+                yield self._member.decompress(data, room())
+                self.complete = self._member.eof
+                data = self._member.unused_data if self._member.eof else self._member.unconsumed_tail
+        except zlib.error as e:
+            raise BadDebugFile(f"a chunk is not valid gzip: {e}") from None
 
 
 class SymbolStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, limits: UploadLimits | None = None) -> None:
         self.root = root
+        self.limits = limits or UploadLimits()
         self.chunks = root / "chunks"
         self.files = root / "files"
         self.chunks.mkdir(parents=True, exist_ok=True)
@@ -127,14 +275,54 @@ class SymbolStore:
 
     # -- chunks ----------------------------------------------------------------------------
 
-    def put_chunk(self, checksum: str, data: bytes) -> None:
+    def chunk_writer(self, checksum: str, *, gzip: bool = False, max_size: int | None = None) -> ChunkWriter:
+        """A chunk to write as it arrives; BadChunkName before anything is created."""
+        limit = self.limits.chunk_size if max_size is None else min(max_size, self.limits.chunk_size)
+        return ChunkWriter(self.chunks, checksum, limit, gzip=gzip)
+
+    def put_chunk(self, checksum: str, data: bytes, *, gzip: bool = False) -> None:
         """Keep one uploaded chunk; its name must be its SHA-1."""
-        if hashlib.sha1(data).hexdigest() != checksum.lower():
-            raise BadDebugFile(f"chunk {checksum} does not match its SHA-1")
-        _write_atomically(self.chunks / checksum.lower(), data)
+        writer = self.chunk_writer(checksum, gzip=gzip)
+        writer.write(data)
+        writer.finish()
 
     def missing_chunks(self, checksums: list[str]) -> list[str]:
-        return [c for c in checksums if not (self.chunks / c.lower()).exists()]
+        """The chunks not uploaded yet.  Those present are touched: the file they are part of
+        is being uploaded now, so `collect_garbage` must not take them yet."""
+        missing = []
+        for name in [chunk_name(c) for c in checksums]:
+            path = self.chunks / name
+            try:
+                if not stat.S_ISREG(os.lstat(path).st_mode):
+                    raise FileNotFoundError(path)
+                os.utime(path)
+            except FileNotFoundError:
+                missing.append(name)
+        return missing
+
+    def collect_garbage(self, now: float | None = None, max_age: float = 86400) -> int:
+        """Remove chunks, and files an interrupted write left, older than `max_age` seconds.
+
+        A chunk is only needed until its file is assembled, which sentry-cli asks for right
+        after uploading it.  Returns how many files were removed.
+        """
+        now = time.time() if now is None else now
+        removed = 0
+        for directory, everything in ((self.chunks, True), (self.files, False)):
+            with os.scandir(directory) as entries:
+                for entry in entries:
+                    # "tmp": what this store's writes left before they were named PARTIAL_PREFIX.
+                    if not (everything or entry.name.startswith((PARTIAL_PREFIX, "tmp"))):
+                        continue
+                    try:
+                        if not entry.is_file(follow_symlinks=False):
+                            continue
+                        if now - entry.stat(follow_symlinks=False).st_mtime > max_age:
+                            os.unlink(entry.path)
+                            removed += 1
+                    except FileNotFoundError:
+                        continue
+        return removed
 
     # -- files -----------------------------------------------------------------------------
 
@@ -142,6 +330,7 @@ class SymbolStore:
         self, project_id: int, checksum: str, name: str, chunks: list[str], debug_id: str | None
     ) -> AssembleResult:
         """Build the file from its chunks, check and index it; idempotent for a checksum."""
+        checksum, chunks = self._names(checksum, chunks)
         existing = self.by_checksum(project_id, checksum)
         if existing is not None:
             return AssembleResult("ok", [], file=existing)
@@ -149,27 +338,20 @@ class SymbolStore:
         if missing:
             return AssembleResult("not_found", missing)
         try:
-            data = self._joined(chunks, checksum)
-            kind, file_debug_id, code_id, arch = identify(name, data)
+            with self._assembled(chunks, checksum) as temporary:
+                kind, file_debug_id, code_id, arch = identify(name, temporary)
+                size = temporary.stat().st_size
+                os.replace(temporary, self.files / checksum)
+        except FileNotFoundError:  # a chunk collected since it was found
+            return AssembleResult("not_found", self.missing_chunks(chunks))
         except BadDebugFile as e:
             self._fail(project_id, checksum, str(e))
             return AssembleResult("error", [], detail=str(e))
-        record = DebugFile(project_id, checksum.lower(), name, kind, file_debug_id, code_id, arch, len(data))
-        _write_atomically(self.files / record.checksum, data)
+        record = DebugFile(project_id, checksum, name, kind, file_debug_id, code_id, arch, size)
         with self._lock:
             self._db.execute(
                 "INSERT OR IGNORE INTO debug_files VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    project_id,
-                    record.checksum,
-                    name,
-                    kind,
-                    record.debug_id,
-                    code_id,
-                    arch,
-                    len(data),
-                    time.time(),
-                ),
+                (project_id, checksum, name, kind, record.debug_id, code_id, arch, size, time.time()),
             )
         return AssembleResult("ok", [], file=record)
 
@@ -177,19 +359,22 @@ class SymbolStore:
         self, project_ids: list[int], checksum: str, chunks: list[str], release: str | None, dist: str | None
     ) -> AssembleResult:
         """An artifact bundle (sentry-cli sourcemaps upload): a zip with a manifest."""
+        checksum, chunks = self._names(checksum, chunks)
         missing = self.missing_chunks(chunks)
         if missing:
             return AssembleResult("not_found", missing)
         try:
-            data = self._joined(chunks, checksum)
-            manifest = read_bundle_manifest(data)
+            with self._assembled(chunks, checksum) as temporary:
+                manifest = read_bundle_manifest(temporary)
+                os.replace(temporary, self.files / f"{checksum}.zip")
+        except FileNotFoundError:  # a chunk collected since it was found
+            return AssembleResult("not_found", self.missing_chunks(chunks))
         except BadDebugFile as e:
             for project_id in project_ids:
                 self._fail(project_id, checksum, str(e))
             return AssembleResult("error", [], detail=str(e))
         release = release or manifest.get("release") or None
         dist = dist or manifest.get("dist") or None
-        _write_atomically(self.files / f"{checksum.lower()}.zip", data)
         rows = []
         for path, entry in (manifest.get("files") or {}).items():
             headers = {str(k).lower(): v for k, v in (entry.get("headers") or {}).items()}
@@ -198,7 +383,7 @@ class SymbolStore:
                 rows.append(
                     (
                         project_id,
-                        checksum.lower(),
+                        checksum,
                         path,
                         str(entry.get("type") or ""),
                         str(entry.get("url") or ""),
@@ -246,15 +431,15 @@ class SymbolStore:
         return None
 
     def artifact_bytes(self, file: ArtifactFile) -> bytes:
-        with zipfile.ZipFile(self.files / f"{file.bundle}.zip") as bundle:
+        with zipfile.ZipFile(self.files / f"{chunk_name(file.bundle)}.zip") as bundle:
             return bundle.read(file.path)
 
-    def _joined(self, chunks: list[str], checksum: str) -> bytes:
-        """The uploaded file from its chunks, if it is the file its checksum names."""
-        data = b"".join((self.chunks / c.lower()).read_bytes() for c in chunks)
-        if hashlib.sha1(data).hexdigest() != checksum.lower():
-            raise BadDebugFile("the assembled file does not match its checksum")
-        return data
+    def _names(self, checksum: str, chunks: list[str]) -> tuple[str, list[str]]:
+        """The file's and its chunks' names, all checked before anything is touched."""
+        return chunk_name(checksum), [chunk_name(c) for c in chunks]
+
+    def _assembled(self, chunks: list[str], checksum: str) -> _Assembly:
+        return _Assembly(self.chunks, self.files, chunks, checksum, self.limits.max_file_size)
 
     def failure(self, project_id: int, checksum: str) -> str | None:
         with self._lock:
@@ -271,7 +456,7 @@ class SymbolStore:
         return self._one("debug_id = ?", (project_id, normalize_id(debug_id)))
 
     def path(self, file: DebugFile) -> Path:
-        return self.files / file.checksum
+        return self.files / chunk_name(file.checksum)
 
     def _one(self, where: str, params: tuple[object, ...]) -> DebugFile | None:
         with self._lock:
@@ -289,14 +474,72 @@ class SymbolStore:
             )
 
 
-def identify(name: str, data: bytes) -> tuple[str, str, str | None, str | None]:
+class _Assembly:
+    """``with``: the file its chunks make, streamed into a temporary file beside the files and
+    checked against its SHA-1; the temporary file is gone afterwards unless moved into place.
+
+    Raises BadDebugFile for a file larger than `max_size` or not matching `checksum`, and
+    FileNotFoundError for a chunk that is gone.
+    """
+
+    def __init__(self, chunks_dir: Path, files_dir: Path, chunks: list[str], checksum: str, max_size: int):
+        self._sources = [chunks_dir / chunk_name(c) for c in chunks]
+        self._directory = files_dir
+        self._checksum = chunk_name(checksum)
+        self._max_size = max_size
+        self._path: Path | None = None
+
+    def __enter__(self) -> Path:
+        digest, size = hashlib.sha1(), 0
+        with tempfile.NamedTemporaryFile(dir=self._directory, prefix=PARTIAL_PREFIX, delete=False) as out:
+            self._path = Path(out.name)
+            try:
+                for source in self._sources:
+                    for block in _blocks(source):
+                        size += len(block)
+                        if size > self._max_size:
+                            raise BadDebugFile(f"the assembled file is larger than {self._max_size} bytes")
+                        digest.update(block)
+                        out.write(block)
+            except BaseException:
+                self._remove()
+                raise
+        if digest.hexdigest() != self._checksum:
+            self._remove()
+            raise BadDebugFile("the assembled file does not match its checksum")
+        return self._path
+
+    def __exit__(self, *exc: object) -> None:
+        self._remove()
+
+    def _remove(self) -> None:
+        if self._path is not None:
+            self._path.unlink(missing_ok=True)
+
+
+def _blocks(path: Path) -> Iterator[bytes]:
+    """A regular file's contents, block by block; never a symlink, device or directory."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise
+    except OSError as e:  # a symlink (ELOOP), or unreadable
+        raise BadDebugFile(f"{path.name} cannot be read: {e.strerror}") from None
+    with open(fd, "rb") as source:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise BadDebugFile(f"{path.name} is not a regular file")
+        while block := source.read(BLOCK_SIZE):
+            yield block
+
+
+def identify(name: str, path: Path) -> tuple[str, str, str | None, str | None]:
     """(kind, debug id, code id, arch) of an uploaded file, or BadDebugFile."""
     if name.startswith("/proguard/") or name.endswith(".txt"):
-        return "proguard", proguard_uuid(data), None, None
+        return "proguard", _proguard_uuid(_blocks(path)), None, None
     from symbolic import debuginfo
 
     try:
-        archive = debuginfo.Archive.from_bytes(data)
+        archive = debuginfo.Archive.open(str(path))  # memory-mapped, not read
         objects = list(archive.iter_objects())
     except Exception as e:  # symbolic raises its own error types for every unreadable file
         raise BadDebugFile(f"not a debug file symbolic can read: {e}") from None
@@ -306,16 +549,18 @@ def identify(name: str, data: bytes) -> tuple[str, str, str | None, str | None]:
     return str(first.file_format), normalize_id(str(first.debug_id)), first.code_id, str(first.arch)
 
 
-def read_bundle_manifest(data: bytes, max_bytes: int = MAX_BUNDLE_BYTES) -> dict[str, Any]:
+def read_bundle_manifest(path: Path, max_bytes: int = MAX_BUNDLE_BYTES) -> dict[str, Any]:
     """The bundle's manifest, after checking the zip is safe to read (no zip bomb)."""
     try:
-        bundle = zipfile.ZipFile(io.BytesIO(data))
-        entries = bundle.infolist()
-        if len(entries) > MAX_BUNDLE_FILES:
-            raise BadDebugFile(f"the bundle has {len(entries)} files, more than {MAX_BUNDLE_FILES}")
-        if sum(entry.file_size for entry in entries) > max_bytes:
-            raise BadDebugFile(f"the bundle would inflate beyond {max_bytes} bytes")
-        manifest = msgspec.json.decode(bundle.read("manifest.json"))
+        with zipfile.ZipFile(path) as bundle:
+            entries = bundle.infolist()
+            if len(entries) > MAX_BUNDLE_FILES:
+                raise BadDebugFile(f"the bundle has {len(entries)} files, more than {MAX_BUNDLE_FILES}")
+            if sum(entry.file_size for entry in entries) > max_bytes:
+                raise BadDebugFile(f"the bundle would inflate beyond {max_bytes} bytes")
+            if bundle.getinfo("manifest.json").file_size > MAX_MANIFEST_BYTES:
+                raise BadDebugFile(f"the bundle's manifest is larger than {MAX_MANIFEST_BYTES} bytes")
+            manifest = msgspec.json.decode(bundle.read("manifest.json"))
     except (zipfile.BadZipFile, KeyError, msgspec.DecodeError, UnicodeDecodeError, zlib.error) as e:
         raise BadDebugFile(f"not an artifact bundle: {e}") from None
     if not isinstance(manifest, dict):
@@ -334,13 +579,27 @@ def url_matches(pattern: str, url: str) -> bool:
 
 def proguard_uuid(data: bytes) -> str:
     """The UUID sentry-cli and the Android Gradle plugin give a mapping: derived from its text."""
+    return _proguard_uuid([data])
+
+
+def _proguard_uuid(blocks: Iterable[bytes]) -> str:
+    """uuid5(PROGUARD_NAMESPACE, text) of a text that arrives block by block: uuid5 is the
+    SHA-1 of the namespace and the text's UTF-8, which is hashed as it is checked."""
+    digest = hashlib.sha1(PROGUARD_NAMESPACE.bytes)
+    utf8 = codecs.getincrementaldecoder("utf-8")()
+    arrow, tail = False, b""
     try:
-        text = data.decode()
+        for block in blocks:
+            utf8.decode(block)
+            arrow = arrow or b" -> " in tail + block[:3] or b" -> " in block
+            tail = block[-3:]
+            digest.update(block)
+        utf8.decode(b"", final=True)
     except UnicodeDecodeError:
         raise BadDebugFile("a ProGuard mapping is text") from None
-    if " -> " not in text:
+    if not arrow:
         raise BadDebugFile("not a ProGuard mapping (no 'class -> obfuscated:' line)")
-    return str(uuid.uuid5(PROGUARD_NAMESPACE, text))
+    return str(uuid.UUID(bytes=digest.digest()[:16], version=5))
 
 
 def normalize_id(value: str) -> str:
@@ -348,9 +607,3 @@ def normalize_id(value: str) -> str:
         return str(uuid.UUID(value[:36]))
     except ValueError:
         return value.lower()
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as temporary:
-        temporary.write(data)
-    os.replace(temporary.name, path)

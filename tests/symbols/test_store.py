@@ -31,8 +31,9 @@ def test_chunks_must_match_their_name(tmp_path: Path) -> None:
 def test_a_zip_bomb_is_refused_and_nothing_is_written(tmp_path: Path) -> None:
     bomb = bundle({"files/_/_/huge.js": b"\0" * (8 << 20)}, {"files": {}})
     assert len(bomb) < 100_000
+    (tmp_path / "bomb.zip").write_bytes(bomb)
     with pytest.raises(BadDebugFile, match="inflate"):
-        read_bundle_manifest(bomb, max_bytes=1 << 20)
+        read_bundle_manifest(tmp_path / "bomb.zip", max_bytes=1 << 20)
     store = SymbolStore(tmp_path)
     sha1 = hashlib.sha1(b"not a zip").hexdigest()
     store.put_chunk(sha1, b"not a zip")
