@@ -88,6 +88,13 @@ class Server:
         self.process = None
         return code
 
+    def memory_mib(self, field: str = "VmRSS") -> float:
+        """The server's resident memory now (VmRSS) or at its peak (VmHWM), in MiB."""
+        assert self.process is not None
+        status = Path(f"/proc/{self.process.pid}/status").read_text()
+        kib = int(re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE).group(1))  # type: ignore[union-attr]
+        return kib / 1024
+
     def index(self) -> Index:
         return Index(Settings.load(data_dir=self.data_dir).index_path)
 

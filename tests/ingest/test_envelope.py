@@ -1,11 +1,6 @@
 from __future__ import annotations
 
-import gzip
-import zlib
-
-import brotli
 import pytest
-import zstandard
 
 from profd.formats import FormatError
 from profd.ingest.envelope import parse_envelope

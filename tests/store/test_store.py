@@ -1,10 +1,11 @@
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from pathlib import Path
 
 from profd.analysis.metadata import extract_metadata
 from profd.formats import Kind
-from profd.formats.outcome import DataCategory, Outcome
+from profd.formats.outcome import DataCategory, Outcome, OutcomeRecord
 from profd.pipeline.outcomes import OutcomeTracker
 from profd.store import BlobStore, Index, ProfileStore
 from profd.store.profiles import decompress
@@ -190,3 +191,31 @@ def test_retention_deletes_old_profiles_and_their_rows(tmp_path: Path) -> None:
     assert index.select("SELECT COUNT(*) FROM flame_nodes WHERE profile_id = ?", (old.profile_id,))[0][0] == 0
     assert not (tmp_path / "b" / old.blob_key).exists() and (tmp_path / "b" / new.blob_key).exists()
     assert store.expire(now=1_000_000.0 + 2 * 86400) == 0
+
+
+def test_outcomes_expire_with_their_organizations_retention(tmp_path: Path) -> None:
+    """Outcomes used to be kept for ever."""
+    index = Index(tmp_path / "i.sqlite3")
+    store = ProfileStore(BlobStore((tmp_path / "b").as_uri()), index, default_retention_days=90)
+    short = index.create_organization("short")
+    index._db.execute("UPDATE organizations SET retention_days = 7 WHERE id = ?", (short.id,))
+    day = 86400.0
+    now = 1_000 * day
+
+    def outcome(org_id: int, age_days: float) -> OutcomeRecord:
+        return OutcomeRecord(
+            timestamp=datetime.fromtimestamp(now - age_days * day, UTC),
+            org_id=org_id,
+            project_id=1,
+            key_id=None,
+            outcome=Outcome.ACCEPTED,
+            reason=None,
+            event_id=None,
+            category=DataCategory.PROFILE,
+            quantity=1,
+        )
+
+    index.record_outcomes([outcome(short.id, 8), outcome(short.id, 6), outcome(99, 91), outcome(99, 89)])
+    store.expire(now=now)
+    left = index.select("SELECT org_id, timestamp FROM outcomes ORDER BY org_id")
+    assert [(row[0], round((now - row[1]) / day)) for row in left] == [(short.id, 6), (99, 89)]
