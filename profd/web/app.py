@@ -74,6 +74,10 @@ def create_app(services: Services, run_worker: bool = True, static_dir: Path = S
                 removed = await run_in_threadpool(services.profiles.expire)
                 if removed:
                     log.info("retention: %d profiles deleted", removed)
+                # Upload chunks nobody assembled within a day, and leftovers of crashed assemblies.
+                collected = await run_in_threadpool(services.symbols.collect_garbage)
+                if collected:
+                    log.info("retention: %d upload leftovers deleted", collected)
             except Exception:
                 log.exception("retention run failed")
             await asyncio.sleep(services.settings.retention_interval)
