@@ -153,11 +153,13 @@ WEB_UI_TOKEN = "web UI (profd serve)"
 def _web_ui_token(services: Services, organization_id: int) -> str:
     """A fresh token per start, shown once in a URL the UI reads and then drops from the
     address bar (as jupyter does): only hashes are kept, so the last one cannot be shown
-    again. The previous start's token is revoked so that they do not pile up."""
+    again. The previous start's token is revoked so that they do not pile up.  It can only
+    read (org:read): the UI writes nothing, and a link in a terminal's scrollback should not
+    be able to upload, create projects or mint tokens."""
     for token in services.index.tokens(organization_id):
         if token.name == WEB_UI_TOKEN and not token.revoked:
             services.index.revoke_token(organization_id, token.id)
-    return services.index.create_token(organization_id, WEB_UI_TOKEN)
+    return services.index.create_token(organization_id, WEB_UI_TOKEN, scopes=["org:read"])
 
 
 @app.command()
@@ -262,14 +264,58 @@ app.add_typer(tokens_app, name="tokens")
 def tokens_create(
     data_dir: DataDir = None,
     org: Annotated[str, typer.Option(help="Organization slug.")] = "default",
+    scope: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--scope",
+            help="A scope the token gets, again for more: org:read, project:write, project:releases,"
+            " org:admin [default: all of them].",
+        ),
+    ] = None,
+    name: Annotated[str, typer.Option(help="A name to tell the token by in listings.")] = "",
 ) -> None:
-    """Create a token for an organization and print it (it is shown only once)."""
+    """Create a token for an organization and print it (it is shown only once).
+
+    Every scope unless --scope says otherwise: whoever runs this holds the data directory,
+    which is everything already.  sentry-cli needs project:releases (or project:write)."""
+    from profd.store.index import SCOPES, InvalidScope, parse_scopes
+
+    try:
+        scopes = parse_scopes(SCOPES if scope is None else scope)
+    except InvalidScope as e:
+        raise typer.BadParameter(str(e), param_hint="--scope") from None
     services = _services(data_dir)
     services.default_project()
     organization = services.index.organization_by_slug(org)
     if organization is None:
         raise typer.BadParameter(f"no organization {org!r}", param_hint="--org")
-    print(services.index.create_token(organization.id))
+    print(services.index.create_token(organization.id, name, scopes))
+
+
+@tokens_app.command("list")
+def tokens_list(
+    data_dir: DataDir = None,
+    org: Annotated[str, typer.Option(help="Organization slug.")] = "default",
+    as_json: AsJson = False,
+) -> None:
+    """List an organization's tokens with their scopes (never their secrets), revoked ones too."""
+    services = _services(data_dir)
+    services.default_project()
+    organization = services.index.organization_by_slug(org)
+    if organization is None:
+        raise typer.BadParameter(f"no organization {org!r}", param_hint="--org")
+    rows = [
+        {
+            "id": t.id,
+            "name": t.name,
+            "scopes": list(t.scopes) if as_json else " ".join(t.scopes),
+            "parent_id": t.parent_id,
+            "created": t.created if as_json else time.strftime("%Y-%m-%d %H:%M", time.localtime(t.created)),
+            "revoked": t.revoked,
+        }
+        for t in services.index.tokens(organization.id)
+    ]
+    _print_rows(rows, as_json, f"tokens of {org}")
 
 
 @projects_app.command("create")

@@ -16,3 +16,9 @@ def test_each_start_revokes_the_previous_ui_token_and_nothing_else(services: Ser
     assert services.index.organization_for_token(by_hand) == organization
     live = [t for t in services.index.tokens(organization.id) if t.name == WEB_UI_TOKEN and not t.revoked]
     assert len(live) == 1
+
+
+def test_the_ui_token_can_only_read(services: Services) -> None:
+    organization, _ = services.default_project()
+    token = services.index.token_for_secret(_web_ui_token(services, organization.id))
+    assert token is not None and token.scopes == ("org:read",)
