@@ -2,8 +2,10 @@
 organization.
 
 Every route takes a bearer token of the organization in the path (``profd tokens create``)
-and never shows another organization's data.  Schema: ``/api/v1/openapi.json``.
-Organizations themselves are created with the CLI only.
+and never shows another organization's data.  Each route states the scope it needs, as
+Sentry's do: reads ``org:read``; projects and DSN keys ``project:write``; tokens
+``org:admin``.  Schema: ``/api/v1/openapi.json``.  Organizations themselves are created
+with the CLI only.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from profd.query.profiles import BadCursor, ProfileFilter, list_profiles
 from profd.query.regressions import regressions
 from profd.services import Services
 from profd.store import BlobNotFound, Project, ProjectKey
-from profd.store.index import InvalidSlug, SlugTaken, Token
+from profd.store.index import InvalidScope, InvalidSlug, RevokedToken, SlugTaken, Token, parse_scopes
 from profd.web import auth
 from profd.web.auth import Refused
 
@@ -47,6 +49,8 @@ class NewProject(msgspec.Struct, forbid_unknown_fields=True):
 
 class NewToken(msgspec.Struct, forbid_unknown_fields=True):
     name: Name = ""
+    # None: the scopes of the token asking, which it may grant as it holds them.
+    scopes: list[str] | None = None
 
 
 def _body_schema(struct: type[msgspec.Struct]) -> dict[str, Any]:
@@ -151,18 +155,25 @@ def api_routes(services: Services) -> APIRouter:
         }
 
     def token_json(token: Token) -> dict[str, Any]:
-        return {"id": token.id, "name": token.name, "created": token.created, "revoked": token.revoked}
+        return {
+            "id": token.id,
+            "name": token.name,
+            "scopes": list(token.scopes),
+            "parent_id": token.parent_id,
+            "created": token.created,
+            "revoked": token.revoked,
+        }
 
     @router.get("/organizations/{org}", summary="The organization the token belongs to")
     def organization(request: Request, org: str) -> Response:
-        owner = auth.organization(index, request, org)
+        owner = auth.organization(index, request, org, scope="org:read")
         return _json(
             {"id": owner.id, "slug": owner.slug, "name": owner.name, "retention_days": owner.retention_days}
         )
 
     @router.get("/organizations/{org}/projects", summary="Projects and their DSNs")
     def projects(request: Request, org: str) -> Response:
-        owner = auth.organization(index, request, org)
+        owner = auth.organization(index, request, org, scope="org:read")
         return _json([project_json(p) for p in index.projects(owner.id)])
 
     @router.post(
@@ -172,7 +183,7 @@ def api_routes(services: Services) -> APIRouter:
         openapi_extra=_body_schema(NewProject),
     )
     async def create_project(request: Request, org: str) -> Response:
-        owner = auth.organization(index, request, org)
+        owner = auth.organization(index, request, org, scope="project:write")
         wanted = await _decode_body(request, NewProject)
         try:
             created = index.create_project(owner.id, wanted.slug, wanted.name)
@@ -184,12 +195,13 @@ def api_routes(services: Services) -> APIRouter:
 
     @router.get("/organizations/{org}/projects/{project}/keys", summary="A project's DSN keys")
     def keys(request: Request, org: str, project: str) -> Response:
-        target = auth.project(index, request, org, project)
+        # The keys are in the DSNs that listing projects shows anyway.
+        target = auth.project(index, request, org, project, scope="org:read")
         return _json([key_json(k) for k in index.keys(target.id)])
 
     @router.post("/organizations/{org}/projects/{project}/keys", summary="Add a DSN key", status_code=201)
     def create_key(request: Request, org: str, project: str) -> Response:
-        target = auth.project(index, request, org, project)
+        target = auth.project(index, request, org, project, scope="project:write")
         return _json(key_json(index.create_key(target.id)), status=201)
 
     @router.delete(
@@ -198,35 +210,48 @@ def api_routes(services: Services) -> APIRouter:
         status_code=204,
     )
     def revoke_key(request: Request, org: str, project: str, public_key: str) -> Response:
-        target = auth.project(index, request, org, project)
+        target = auth.project(index, request, org, project, scope="project:write")
         if not index.revoke_key(target.id, public_key):
             raise Refused(404, f"no key {public_key!r} in project {project!r}")
         return Response(status_code=204)
 
     @router.get("/organizations/{org}/tokens", summary="The organization's tokens (never their secrets)")
     def tokens(request: Request, org: str) -> Response:
-        owner = auth.organization(index, request, org)
+        owner = auth.organization(index, request, org, scope="org:admin")
         return _json([token_json(t) for t in index.tokens(owner.id)])
 
     @router.post(
         "/organizations/{org}/tokens",
-        summary="Create a token; its secret is in this answer only",
+        summary="Create a token with some of the asking token's scopes; its secret is in this answer only",
         status_code=201,
         openapi_extra=_body_schema(NewToken),
     )
     async def create_token(request: Request, org: str) -> Response:
-        owner = auth.organization(index, request, org)
+        owner, parent = auth.caller(index, request, org, scope="org:admin")
         wanted = await _decode_body(request, NewToken, empty=NewToken())
-        token, secret = index.issue_token(owner.id, wanted.name)
+        try:
+            scopes = parse_scopes(parent.scopes if wanted.scopes is None else wanted.scopes)
+        except InvalidScope as e:
+            raise Refused(400, str(e)) from None
+        beyond = [s for s in scopes if s not in auth.granted(parent.scopes)]
+        if beyond:
+            raise Refused(
+                403,
+                f"a token cannot grant scopes it does not have: {' '.join(beyond)} (it has {' '.join(parent.scopes)})",
+            )
+        try:
+            token, secret = index.issue_token(owner.id, wanted.name, scopes, parent_id=parent.id)
+        except RevokedToken:
+            raise Refused(401, "invalid token") from None
         return _json({**token_json(token), "token": secret}, status=201)
 
     @router.delete(
         "/organizations/{org}/tokens/{token_id}",
-        summary="Revoke a token: it is refused (401) from then on",
+        summary="Revoke a token and the tokens it minted: they are refused (401) from then on",
         status_code=204,
     )
     def revoke_token(request: Request, org: str, token_id: Annotated[int, Path(ge=1)]) -> Response:
-        owner = auth.organization(index, request, org)
+        owner = auth.organization(index, request, org, scope="org:admin")
         if not index.revoke_token(owner.id, token_id):
             raise Refused(404, f"no token {token_id} in {org!r}")
         return Response(status_code=204)
@@ -241,7 +266,7 @@ def api_routes(services: Services) -> APIRouter:
         cursor: str | None = None,
         limit: Limit = 50,
     ) -> Response:
-        owner = auth.organization(index, request, org)
+        owner = auth.organization(index, request, org, scope="org:read")
         try:
             page = list_profiles(
                 index, owner.id, where, sort=sort, descending=order == "desc", cursor=cursor, limit=limit
@@ -261,7 +286,7 @@ def api_routes(services: Services) -> APIRouter:
         profile_id: str,
         format: Literal["json", "speedscope", "collapsed", "pprof"] = "json",
     ) -> Response:
-        target = auth.project(index, request, org, project_id)
+        target = auth.project(index, request, org, project_id, scope="org:read")
         metadata = index.profile(target.id, profile_id.replace("-", "").lower())
         if metadata is None or not metadata.sampled:
             raise Refused(404, f"no profile {profile_id} in project {project_id}")
@@ -295,7 +320,7 @@ def api_routes(services: Services) -> APIRouter:
         sort: Annotated[str, Query(pattern="^(" + "|".join(SORTABLE) + ")$")] = "sum",
         limit: Limit = 100,
     ) -> Response:
-        owner = auth.organization(index, request, org)
+        owner = auth.organization(index, request, org, scope="org:read")
         return _json(function_table(index, owner.id, where, sort=sort, limit=limit))
 
     @router.get("/organizations/{org}/flamegraph", summary="Aggregate flamegraph of the selected profiles")
@@ -304,7 +329,7 @@ def api_routes(services: Services) -> APIRouter:
         org: str,
         where: Selection,
     ) -> Response:
-        owner = auth.organization(index, request, org)
+        owner = auth.organization(index, request, org, scope="org:read")
         return _json(flamegraph(index, owner.id, where))
 
     @router.get(
@@ -312,7 +337,7 @@ def api_routes(services: Services) -> APIRouter:
         summary="Differential flamegraph: each frame's share of self time before and after",
     )
     def differential_flamegraph(request: Request, org: str, compared: Compared) -> Response:
-        owner = auth.organization(index, request, org)
+        owner = auth.organization(index, request, org, scope="org:read")
         return _json(differential(index, owner.id, *compared))
 
     @router.get(
@@ -328,7 +353,7 @@ def api_routes(services: Services) -> APIRouter:
         min_count: Annotated[int, Query(ge=1, description="Occurrences needed in each window")] = 10,
         limit: Limit = 50,
     ) -> Response:
-        owner = auth.organization(index, request, org)
+        owner = auth.organization(index, request, org, scope="org:read")
         found = regressions(
             index, owner.id, *compared, metric=metric, threshold=threshold, min_count=min_count, limit=limit
         )
@@ -344,7 +369,7 @@ def api_routes(services: Services) -> APIRouter:
         end: float | None = None,
         interval: Annotated[int, Query(ge=60, le=86400 * 31)] = 3600,
     ) -> Response:
-        owner = auth.organization(index, request, org)
+        owner = auth.organization(index, request, org, scope="org:read")
         if start is not None and end is not None and end <= start:
             raise Refused(400, "end must be after start")
         clauses: list[str] = ["org_id = ?"]

@@ -1,11 +1,32 @@
-"""Who is asking: bearer tokens scoped to one organization, and the refusals the API answers."""
+"""Who is asking: bearer tokens of one organization carrying Sentry's scopes, and the
+refusals the API answers."""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import NamedTuple
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from profd.store import Index, Organization, Project
+from profd.store.index import SCOPES, Scope, Token
+
+# What holding a scope lets a token do, as in Sentry: org:admin includes org:read (Sentry's
+# scope hierarchy), and project:write includes project:releases because Sentry's upload
+# endpoints, which ask for project:releases, take project:write as well.  Nothing includes
+# project:write or org:admin, so a token that may mint tokens cannot thereby write projects.
+GRANTS: dict[str, frozenset[Scope]] = {
+    "org:read": frozenset({"org:read"}),
+    "org:admin": frozenset({"org:admin", "org:read"}),
+    "project:write": frozenset({"project:write", "project:releases"}),
+    "project:releases": frozenset({"project:releases"}),
+}
+
+
+def granted(scopes: Iterable[str]) -> frozenset[Scope]:
+    """Every scope a token holding `scopes` may act with."""
+    return frozenset().union(*(GRANTS.get(s, frozenset()) for s in scopes))
 
 
 class Refused(Exception):
@@ -22,22 +43,43 @@ async def refused(request: Request, error: Exception) -> Response:
     return JSONResponse({"detail": error.detail}, status_code=error.status)
 
 
-def organization(index: Index, request: Request, slug: str) -> Organization:
-    """The organization `slug`, if the request's bearer token belongs to it."""
+class Caller(NamedTuple):
+    organization: Organization
+    token: Token
+
+
+def caller(index: Index, request: Request, slug: str, *, scope: Scope) -> Caller:
+    """The request's bearer token and its organization, if that is `slug` and the token
+    may act with `scope`: 401 without a live token, 403 for another organization or a
+    missing scope."""
     header = request.headers.get("authorization") or ""
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token:
+    scheme, _, secret = header.partition(" ")
+    if scheme.lower() != "bearer" or not secret:
         raise Refused(401, "authentication credentials were not provided")
-    found = index.organization_for_token(token.strip())
-    if found is None:
+    token = index.token_for_secret(secret.strip())
+    if token is None:
         raise Refused(401, "invalid token")
-    if found.slug != slug:
+    found = index.organization(token.organization_id)
+    if found is None or found.slug != slug:
         raise Refused(403, "the token does not belong to this organization")
-    return found
+    if scope not in granted(token.scopes):
+        raise Refused(403, missing_scope(scope, token.scopes))
+    return Caller(found, token)
 
 
-def project(index: Index, request: Request, org: str, slug_or_id: str) -> Project:
-    owner = organization(index, request, org)
+def missing_scope(scope: Scope, held: Iterable[str]) -> str:
+    wider = [s for s in SCOPES if s != scope and scope in GRANTS[s]]
+    also = f" (or {' or '.join(wider)})" if wider else ""
+    return f"this needs a token with the {scope} scope{also}; this token has {' '.join(held) or 'none'}"
+
+
+def organization(index: Index, request: Request, slug: str, *, scope: Scope) -> Organization:
+    """The organization `slug`, if the request's bearer token belongs to it and has `scope`."""
+    return caller(index, request, slug, scope=scope).organization
+
+
+def project(index: Index, request: Request, org: str, slug_or_id: str, *, scope: Scope) -> Project:
+    owner = organization(index, request, org, scope=scope)
     found = index.project_by_slug(owner.id, slug_or_id)
     if found is None and slug_or_id.isdigit():
         by_id = index.project(int(slug_or_id))

@@ -65,11 +65,12 @@ def upload_routes(services: Services) -> APIRouter:
     index, symbols = services.index, services.symbols
     limits = symbols.limits
 
+    # Every upload route needs project:releases, as Sentry's do; project:write includes it.
     def organization(request: Request, slug: str) -> Organization:
-        return auth.organization(index, request, slug)
+        return auth.organization(index, request, slug, scope="project:releases")
 
     def project(request: Request, org: str, slug: str) -> Project:
-        return auth.project(index, request, org, slug)
+        return auth.project(index, request, org, slug, scope="project:releases")
 
     @router.get("/api/0/organizations/{org}/chunk-upload/")
     async def chunk_options(request: Request, org: str) -> Response:
