@@ -1,11 +1,12 @@
-"""A request body as it arrives: ``Content-Encoding`` undone piece by piece, never past a bound.
+"""``Content-Encoding`` undone piece by piece as a body arrives, never past a bound.
 
 Every decoder stops as soon as its output would pass `limit`, so a small bomb (632 bytes
 of brotli that inflate to 400 MB, a 12 KB zstd frame of zeros) costs at most `limit`
 bytes.  Bodies made of several gzip members or zstd frames are decoded whole, as
 ``gzip -d`` and ``zstd -d`` do: keeping only the first would silently drop the rest of the
 envelope.  Stacked encodings (``gzip, br``) are undone last-applied first; ``identity`` and
-``UTF-8`` (which some clients send) are ignored, as Relay ignores them.
+``UTF-8`` (which some clients send) are ignored, as Relay ignores them.  Envelope bodies and
+sentry-cli's gzip chunks both come through here.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import Protocol
 import brotli
 import zstandard
 
-from profd.formats import FormatError
+from profd.formats.errors import FormatError
 
 # zstd decompression objects have no output bound, so input is fed in slices this big: an
 # RLE block turns 4 bytes into at most 128 KiB, so one slice can overshoot by 32 MiB at most.
@@ -147,10 +148,10 @@ _STAGES: dict[str, type[_Gzip | _Deflate | _Brotli | _Zstd]] = {
 }
 
 
-class BodyDecoder:
-    """Feed the body's pieces as they arrive; `finish` returns the decoded body.
+class Decoder:
+    """Feed the body's pieces as they arrive to `decode`, then call `finish`.
 
-    `limit` bounds the decoded body and every intermediate stage of a stacked encoding.
+    `limit` bounds the decoded body, and every intermediate layer of a stacked encoding.
     Raises FormatError: reason ``too_large`` past the limit, ``payload`` for an unknown
     encoding or a broken stream.
     """
@@ -162,23 +163,27 @@ class BodyDecoder:
             raise FormatError(f"unsupported Content-Encoding {unknown[0]!r}", "$", "payload")
         # The last encoding listed was applied last, so it is undone first.
         self._stages = [_STAGES[n]() for n in reversed(names) if n not in _IGNORED]
+        self._produced = [0] * len(self._stages)
         self.limit = limit
-        self.decoded = bytearray()
+        self.size = 0
 
-    def feed(self, data: bytes) -> None:
+    def decode(self, data: bytes) -> bytes:
+        """What `data` decodes to, given everything fed before it."""
         try:
-            for stage in self._stages:
-                data = stage.feed(data, self.limit)
-            if len(self.decoded) + len(data) > self.limit:
-                raise TooLarge(self.limit)
-            self.decoded += data
+            for position, stage in enumerate(self._stages):
+                data = stage.feed(data, self.limit - self._produced[position])
+                self._produced[position] += len(data)
         except (zlib.error, brotli.error, zstandard.ZstdError) as e:
             raise FormatError(f"body is not valid {self._name(e)}: {e}", "$", "payload") from None
+        self.size += len(data)
+        if self.size > self.limit:
+            raise TooLarge(self.limit)
+        return data
 
-    def finish(self) -> bytes:
+    def finish(self) -> None:
+        """Raises FormatError if a layer ended in the middle of its stream."""
         for stage in self._stages:
             stage.finish()
-        return bytes(self.decoded)
 
     def _name(self, error: Exception) -> str:
         if isinstance(error, zlib.error):
@@ -188,6 +193,7 @@ class BodyDecoder:
 
 def decode_body(body: bytes, content_encoding: str | None, limit: int) -> bytes:
     """A whole body at once (files, tests): what feeding it in one piece gives."""
-    decoder = BodyDecoder(content_encoding, limit)
-    decoder.feed(body)
-    return decoder.finish()
+    decoder = Decoder(content_encoding, limit)
+    decoded = decoder.decode(body)
+    decoder.finish()
+    return decoded

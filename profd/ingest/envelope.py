@@ -3,7 +3,7 @@
 An envelope is a JSON header line, then items: a JSON item header line and a payload.
 With ``length`` in the item header the payload is exactly that many bytes (Python SDK);
 without it the payload runs to the next newline (Node SDK).  Blank lines between items
-are tolerated.  Undoing ``Content-Encoding`` is `profd.ingest.body`'s job.
+are tolerated.  Undoing ``Content-Encoding`` is `profd.formats.encoding`'s job.
 
 JSON nested deeper than msgspec's recursion guard allows (about 1,000 levels, far beyond
 any real envelope) is refused as invalid JSON rather than crashing the decoder's caller.

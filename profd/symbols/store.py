@@ -26,12 +26,15 @@ import time
 import uuid
 import zipfile
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import msgspec
+
+from profd.formats.encoding import Decoder
+from profd.formats.errors import FormatError
 
 # The namespace ProGuard UUIDs are derived in: uuid5(uuid5(DNS, "guardsquare.com"), text).
 PROGUARD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "guardsquare.com")
@@ -189,7 +192,7 @@ class ChunkWriter:
         self.size = 0
         self._path = directory / self.name
         self._sha1 = hashlib.sha1()
-        self._gzip = _Gunzip() if gzip else None
+        self._gzip = Decoder("gzip", max_size) if gzip else None
         # Open across many writes, closed by finish or abort.
         self._file: IO[bytes] | None = tempfile.NamedTemporaryFile(  # noqa: SIM115
             dir=directory, prefix=PARTIAL_PREFIX, delete=False
@@ -197,19 +200,25 @@ class ChunkWriter:
 
     def write(self, data: bytes) -> None:
         try:
-            if self._gzip is None:
-                self._take(data)
-            else:
-                for piece in self._gzip.inflate(data, lambda: self.max_size - self.size + 1):
-                    self._take(piece)
+            self._take(data if self._gzip is None else self._gzip.decode(data))
+        except FormatError as e:
+            self.abort()
+            if e.reason == "too_large":
+                raise TooLarge(f"chunk {self.name} is larger than {self.max_size} bytes") from None
+            raise BadDebugFile(f"chunk {self.name} is not valid gzip: {e.message}") from None
         except BaseException:
             self.abort()
             raise
 
     def finish(self) -> None:
         try:
-            if self._gzip is not None and not self._gzip.complete:
-                raise BadDebugFile(f"chunk {self.name} is not valid gzip: it ends in the middle")
+            if self._gzip is not None:
+                try:
+                    self._gzip.finish()
+                except FormatError:
+                    raise BadDebugFile(
+                        f"chunk {self.name} is not valid gzip: it ends in the middle"
+                    ) from None
             if self._sha1.hexdigest() != self.name:
                 raise BadDebugFile(f"chunk {self.name} does not match its SHA-1")
             assert self._file is not None, "the chunk was aborted"
@@ -232,27 +241,6 @@ class ChunkWriter:
         self._sha1.update(data)
         assert self._file is not None, "the chunk was aborted"
         self._file.write(data)
-
-
-class _Gunzip:
-    """gzip inflated piece by piece, each piece bounded; several members are read in turn."""
-
-    def __init__(self) -> None:
-        self._member = zlib.decompressobj(16 + zlib.MAX_WBITS)
-        self.complete = False
-
-    def inflate(self, data: bytes, room: Callable[[], int]) -> Iterator[bytes]:
-        """The inflated pieces of `data`; `room()` is how much more may come (plus one, to see
-        that there is more: the caller refuses then)."""
-        try:
-            while data:
-                if self._member.eof:
-                    self._member = zlib.decompressobj(16 + zlib.MAX_WBITS)
-                yield self._member.decompress(data, room())
-                self.complete = self._member.eof
-                data = self._member.unused_data if self._member.eof else self._member.unconsumed_tail
-        except zlib.error as e:
-            raise BadDebugFile(f"a chunk is not valid gzip: {e}") from None
 
 
 class SymbolStore:

@@ -14,7 +14,7 @@ from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from profd.formats import FormatError
-from profd.ingest.body import BodyDecoder
+from profd.formats.encoding import Decoder
 from profd.ingest.endpoint import (
     MAX_HEADER_LINE,
     EnvelopeEndpoint,
@@ -54,21 +54,23 @@ async def _receive(endpoint: EnvelopeEndpoint, project_id: int, request: Request
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise await run_in_threadpool(endpoint.too_large, sender, f"the body is larger than {limit} bytes")
     try:
-        decoder = BodyDecoder(headers.get("content-encoding"), limit)
+        decoder = Decoder(headers.get("content-encoding"), limit)
+        decoded = bytearray()
         received = 0
         searched = 0  # how much of the decoded body is known to hold no newline
         async for piece in request.stream():
             received += len(piece)
             if received > limit:
                 raise FormatError(f"the body is larger than {limit} bytes", "$", "too_large")
-            decoder.feed(piece)
+            decoded += decoder.decode(piece)
             if sender is None:
-                end = decoder.decoded.find(b"\n", searched)
-                searched = len(decoder.decoded)
+                end = decoded.find(b"\n", searched)
+                searched = len(decoded)
                 if end >= 0 or searched > MAX_HEADER_LINE:
-                    line = bytes(decoder.decoded[: end if end >= 0 else MAX_HEADER_LINE])
+                    line = bytes(decoded[: end if end >= 0 else MAX_HEADER_LINE])
                     sender = await run_in_threadpool(endpoint.authenticate, project_id, dsn_public_key(line))
-        data = decoder.finish()
+        decoder.finish()
+        data = bytes(decoded)
     except FormatError as e:
         if e.reason == "too_large":
             raise await run_in_threadpool(endpoint.too_large, sender, e.message) from None

@@ -14,7 +14,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
 
-from profd.ingest.body import decode_body
+from profd.formats.encoding import decode_body
 
 WORKLOAD = textwrap.dedent(
     """

@@ -12,7 +12,7 @@ import pytest
 import zstandard
 
 from profd.formats import FormatError
-from profd.ingest.body import BodyDecoder, decode_body
+from profd.formats.encoding import Decoder, decode_body
 
 LIMIT = 1 << 20
 BODY = os.urandom(4000).hex().encode() * 20  # 160 KB that compresses a little
@@ -36,10 +36,10 @@ ENCODERS: dict[str, Callable[[bytes], bytes]] = {
 def test_each_encoding_decodes_fed_whole_or_in_small_pieces(encoding: str) -> None:
     encoded = ENCODERS[encoding](BODY)
     assert decode_body(encoded, encoding, LIMIT) == BODY
-    decoder = BodyDecoder(encoding, LIMIT)
-    for start in range(0, len(encoded), 999):
-        decoder.feed(encoded[start : start + 999])
-    assert decoder.finish() == BODY
+    decoder = Decoder(encoding, LIMIT)
+    pieces = [decoder.decode(encoded[start : start + 999]) for start in range(0, len(encoded), 999)]
+    decoder.finish()
+    assert b"".join(pieces) == BODY
 
 
 def test_raw_deflate_is_deflate_too() -> None:
@@ -89,12 +89,21 @@ def bombs() -> dict[str, bytes]:
 
 @pytest.mark.parametrize("encoding", sorted(BOMBS))
 def test_bombs_stop_at_the_limit(encoding: str, bombs: dict[str, bytes]) -> None:
-    decoder = BodyDecoder(encoding, LIMIT)
+    decoder = Decoder(encoding, LIMIT)
     with pytest.raises(FormatError) as error:
-        decoder.feed(bombs[encoding])
-        decoder.finish()
+        decoder.decode(bombs[encoding])
     assert error.value.reason == "too_large"
-    assert len(decoder.decoded) <= LIMIT
+
+
+@pytest.mark.parametrize("encoding", sorted(BOMBS))
+def test_a_bomb_fed_in_small_pieces_stops_at_the_limit_too(encoding: str, bombs: dict[str, bytes]) -> None:
+    decoder = Decoder(encoding, LIMIT)
+    bomb = bombs[encoding]
+    with pytest.raises(FormatError) as error:
+        for start in range(0, len(bomb), 64):
+            decoder.decode(bomb[start : start + 64])
+    assert error.value.reason == "too_large"
+    assert decoder.size <= LIMIT + (32 << 20)
 
 
 def test_a_bomb_inside_a_stack_stops_at_the_limit_of_its_layer(bombs: dict[str, bytes]) -> None:
@@ -115,7 +124,7 @@ def test_truncated_and_garbage_bodies_are_refused(encoding: str) -> None:
 @pytest.mark.parametrize("header", ["compress", "lzma", "gzip, lzma"])
 def test_unknown_encodings_are_refused(header: str) -> None:
     with pytest.raises(FormatError, match="unsupported") as error:
-        BodyDecoder(header, LIMIT)
+        Decoder(header, LIMIT)
     assert error.value.reason == "payload"
 
 
