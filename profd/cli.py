@@ -251,9 +251,11 @@ app.add_typer(retention_app, name="retention")
 
 @retention_app.command("run")
 def retention_run(data_dir: DataDir = None) -> None:
-    """Delete every profile older than its retention (blobs and index rows) now."""
+    """Delete every profile older than its retention (blobs and index rows, and outcomes) now,
+    and upload chunks older than a day."""
     services = _services(data_dir)
     console.print(f"{services.profiles.expire()} profiles deleted")
+    console.print(f"{services.symbols.collect_garbage()} upload leftovers deleted")
 
 
 tokens_app = typer.Typer(help="Bearer tokens for the API and sentry-cli.", no_args_is_help=True)

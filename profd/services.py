@@ -13,7 +13,7 @@ from profd.pipeline.outcomes import OutcomeTracker
 from profd.pipeline.symbolicator import Symbolicator
 from profd.settings import Settings
 from profd.store import BlobStore, Index, Organization, ProfileStore, Project, ProjectKey
-from profd.symbols.store import SymbolStore
+from profd.symbols.store import SymbolStore, UploadLimits
 from profd.symbols.symbolicator import LocalSymbolicator
 
 DEFAULT_SLUG = "default"
@@ -82,7 +82,14 @@ def open_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     index = Index(settings.index_path)
     blobs = BlobStore(settings.blob_store_url)
-    symbols = SymbolStore(settings.data_dir / "symbols")
+    symbols = SymbolStore(
+        settings.data_dir / "symbols",
+        UploadLimits(
+            chunk_size=settings.upload_chunk_size,
+            max_request_size=settings.upload_max_request_size,
+            max_file_size=settings.upload_max_file_size,
+        ),
+    )
     return Services(
         settings=settings,
         index=index,

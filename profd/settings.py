@@ -36,6 +36,11 @@ class Settings(msgspec.Struct, kw_only=True):
     retention_interval: float = 3600.0
     # Messages waiting for the worker beyond which ingest answers 429.
     queue_max_depth: int = 10_000
+    # sentry-cli uploads: one chunk once inflated, the chunks of one request together, one
+    # assembled debug file (advertised by GET .../chunk-upload/ and enforced).
+    upload_chunk_size: int = 8 * MIB
+    upload_max_request_size: int = 32 * MIB
+    upload_max_file_size: int = 2048 * MIB
     # Profile items one DSN key may send, in the `limits` library's notation ("100/second",
     # "5000/hour"); beyond it ingest answers 429.  Unset: no per-key limit.
     key_rate_limit: str | None = None
