@@ -70,6 +70,22 @@ _ID = re.compile(rb"(?<![0-9a-f])[0-9a-f]{32}(?![0-9a-f])")
 
 # -- the server as the corpus sees it ---------------------------------------------------
 
+# Small limits, so that oversized bodies and bombs are cheap to send and to refuse.
+MAX_ENVELOPE_SIZE = 4 * MIB
+MAX_PROFILE_SIZE = 1 * MIB
+MAX_ENVELOPE_ITEMS = 1000
+
+
+def server_environment() -> dict[str, str]:
+    """`profd serve`'s settings for a fuzz run (the test's and the benchmark's)."""
+    return {
+        "PROFD_MAX_ENVELOPE_SIZE": str(MAX_ENVELOPE_SIZE),
+        "PROFD_MAX_PROFILE_SIZE": str(MAX_PROFILE_SIZE),
+        "PROFD_MAX_ENVELOPE_ITEMS": str(MAX_ENVELOPE_ITEMS),
+        # No 429 from a full queue: every control must be stored.
+        "PROFD_QUEUE_MAX_DEPTH": "1000000",
+    }
+
 
 @dataclass(frozen=True)
 class Target:
@@ -89,7 +105,9 @@ class Target:
         return f"http://{key}@{self.host}:{self.port}/{project_id}"
 
 
-def prepare_target(server: Any, max_envelope_size: int, max_envelope_items: int = 1000) -> Target:
+def prepare_target(
+    server: Any, max_envelope_size: int = MAX_ENVELOPE_SIZE, max_envelope_items: int = MAX_ENVELOPE_ITEMS
+) -> Target:
     """A second project (for its key) and a revoked key beside the server's default project."""
     index = server.index()
     try:
@@ -983,6 +1001,16 @@ def make_case(seed: int, number: int, target: Target) -> Case:
     return KINDS[kind][0](number, rng, target)
 
 
+BOMB_KINDS = tuple(kind for kind in KINDS if kind.startswith("bomb_"))
+
+
+def make_bomb(seed: int, number: int, target: Target) -> Case:
+    """Bombs only, four in a row of each encoding in turn (so that four clients send the same
+    one at once): what an attacker sends to exhaust memory."""
+    kind = BOMB_KINDS[number // 4 % len(BOMB_KINDS)]
+    return KINDS[kind][0](number, random.Random(f"{seed}/{number}"), target)
+
+
 def warm_up() -> None:
     """Build what every case shares (the bombs) before the clock starts."""
     bomb("gzip")
@@ -1122,7 +1150,9 @@ class Client:
             response_headers = {name.lower(): value for name, value in response.getheaders()}
             self.carried += 1
             self.previous = f"#{case.number} {case.kind} [{case.variant}] -> {status}"
-            if early or response.will_close:
+            # After a 5xx (already a bad answer) servers drop the connection unannounced:
+            # a fresh one keeps that from being blamed on the next case.
+            if early or response.will_close or status >= 500:
                 self.close()
         except (OSError, http.client.HTTPException) as e:
             error = f"{type(e).__name__}: {e}"[:120]
@@ -1162,7 +1192,12 @@ def _headers_summary(case: Case) -> str:
 
 
 def send_cases(
-    target: Target, seed: int, count: int, threads: int = 4, first: int = 1
+    target: Target,
+    seed: int,
+    count: int,
+    threads: int = 4,
+    first: int = 1,
+    build: Callable[[int, int, Target], Case] = make_case,
 ) -> tuple[list[Answer], float]:
     """Cases first .. first+count-1 from `threads` clients; answers in case order, seconds."""
     warm_up()
@@ -1178,7 +1213,7 @@ def send_cases(
                     number = next(numbers, None)
                 if number is None:
                     return
-                answer = client.send(make_case(seed, number, target))
+                answer = client.send(build(seed, number, target))
                 with lock:
                     answers.append(answer)
         finally:
@@ -1218,6 +1253,20 @@ def peak_rss_kb(pid: int) -> int:
         if line.startswith("VmHWM:"):
             return int(line.split()[1])
     raise AssertionError(f"no VmHWM for {pid}")
+
+
+def rss_bound_mb(idle_mb: float, clients: int) -> float:
+    """The most the server process may reach while `clients` send at once, from the limits.
+
+    Per request in flight: the decoded body (at most MAX_ENVELOPE_SIZE), its copy once
+    finished, the items cut from it and the pieces in flight: 4 x MAX_ENVELOPE_SIZE; plus
+    one profile item decoded into Python objects, about 10x its JSON (at most
+    MAX_PROFILE_SIZE before it is refused).  On top of the idle server, 30 MB for the
+    allocator's slack and the threadpool's stacks.  With 4 clients that is idle + 64 + 40
+    + 30 MB, about 220 MB; one bomb inflated whole (BOMB_SIZE, 256 MiB) would pass it alone.
+    """
+    per_request = 4 * MAX_ENVELOPE_SIZE + 10 * MAX_PROFILE_SIZE
+    return idle_mb + clients * per_request / MIB + 30
 
 
 def children_peak_rss_kb(pid: int) -> int:

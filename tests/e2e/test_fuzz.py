@@ -11,45 +11,25 @@ from collections.abc import Iterator
 import pytest
 
 from tests.clients.hostile import (
-    MIB,
     Client,
     answer_problems,
+    make_bomb,
     make_case,
     outcome_balance,
     peak_rss_kb,
     prepare_target,
     received_lower_bound,
+    rss_bound_mb,
     send_cases,
+    server_environment,
     storage_problems,
     summary_table,
 )
 from tests.e2e.server import Server, start_server
 
 SEED = 20261201
-CASES = 2000
+CASES = 2000  # and 100 bombs after them
 THREADS = 4
-MAX_ENVELOPE_SIZE = 4 * MIB
-MAX_PROFILE_SIZE = 1 * MIB
-MAX_ENVELOPE_ITEMS = 1000
-# Peak RSS of the server process (ingest; the worker is a child process of its own).
-# An idle server is about 100 MB.  Each request in flight may hold its raw body (at most
-# MAX_ENVELOPE_SIZE), the decompressed body (at most MAX_ENVELOPE_SIZE) and the items cut
-# from it (as much again), plus one item decoded into Python objects (bounded by the
-# profile limit but ~10x bigger as objects): about 3 x 4 + 10 x 1 = 22 MiB.  With 4 clients
-# that is under 100 MB over the idle size; 250 MB leaves headroom for the allocator and
-# the threadpool, and stays far below what one bomb would cost if it were inflated
-# (256 MiB each, see BOMB_SIZE).
-RSS_BOUND_MB = 250
-
-
-def server_environment() -> dict[str, str]:
-    return {
-        "PROFD_MAX_ENVELOPE_SIZE": str(MAX_ENVELOPE_SIZE),
-        "PROFD_MAX_PROFILE_SIZE": str(MAX_PROFILE_SIZE),
-        "PROFD_MAX_ENVELOPE_ITEMS": str(MAX_ENVELOPE_ITEMS),
-        # No 429 from a full queue here: every control must be stored.
-        "PROFD_QUEUE_MAX_DEPTH": "1000000",
-    }
 
 
 @pytest.fixture(scope="module")
@@ -62,18 +42,24 @@ def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 def test_hostile_envelopes_get_an_answer_and_are_counted(fuzz_server: Server) -> None:
     server = fuzz_server
     assert server.process is not None
-    target = prepare_target(server, MAX_ENVELOPE_SIZE, MAX_ENVELOPE_ITEMS)
+    target = prepare_target(server)
+    # Peak RSS of the server process (ingest; the worker is a child process of its own),
+    # against a bound from the limits over what it takes when idle (see rss_bound_mb).
+    bound_mb = rss_bound_mb(peak_rss_kb(server.process.pid) / 1024, THREADS)
     answers, seconds = send_cases(target, SEED, CASES, threads=THREADS)
+    # Then every client at once sends bombs only: memory must stay bounded for each of them.
+    bombs, _ = send_cases(target, SEED, 25 * THREADS, threads=THREADS, first=CASES + 1, build=make_bomb)
+    answers += bombs
     rss_mb = peak_rss_kb(server.process.pid) / 1024
     print(
         f"\n{len(answers)} envelopes in {seconds:.1f} s ({len(answers) / seconds:.0f}/s), {THREADS} clients"
     )
     print(summary_table(answers))
-    print(f"server peak RSS {rss_mb:.0f} MB (bound {RSS_BOUND_MB} MB)")
+    print(f"server peak RSS {rss_mb:.0f} MB (bound {bound_mb:.0f} MB)")
 
     problems = answer_problems(answers)
-    if rss_mb > RSS_BOUND_MB:
-        problems.append(f"server peak RSS {rss_mb:.0f} MB > {RSS_BOUND_MB} MB")
+    if rss_mb > bound_mb:
+        problems.append(f"server peak RSS {rss_mb:.0f} MB > {bound_mb:.0f} MB")
 
     server.wait_until_drained(timeout=120)
     index = server.index()
@@ -113,7 +99,7 @@ def test_refused_for_load_with_429_and_counted_rate_limited(
 ) -> None:
     server = start_server(tmp_path_factory.mktemp("limited") / "data", **environment)
     try:
-        target = prepare_target(server, MAX_ENVELOPE_SIZE)
+        target = prepare_target(server)
         client = Client(target.host, target.port)
         answers = [client.send(make_case(SEED, number, target)) for number in range(10, 410, 10)]
         client.close()
