@@ -9,7 +9,7 @@ VENDOR := profd/web/static/vendor
 ASSETS := $(VENDOR)/.installed
 NPM_DIST := web/node_modules
 
-.PHONY: run examples test lint typecheck clean assets browser
+.PHONY: run examples test test-fast lint typecheck clean assets browser
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -53,6 +53,10 @@ typecheck: $(STAMP)
 
 test: lint typecheck $(ASSETS) browser
 	$(BIN)/pytest
+
+# The unit tests alone: no server, no npm, no browser (a minute or two).
+test-fast: lint typecheck
+	$(BIN)/pytest -m unit
 
 clean:
 	rm -rf $(VENV) profd-data .pytest_cache .mypy_cache .ruff_cache web/node_modules $(VENDOR) test-artifacts

@@ -14,6 +14,14 @@ from profd.settings import Settings
 SHARED = Path(os.environ.get("PROFD_SHARED_DIR") or Path(__file__).resolve().parents[1].parent / "shared")
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Whole-system tests (a live server, real clients) are `e2e`; the rest are `unit`.
+    Tests that also need npm or a browser say so themselves (`npm`, `browser`)."""
+    e2e = Path(__file__).parent / "e2e"
+    for item in items:
+        item.add_marker(pytest.mark.e2e if e2e in Path(str(item.path)).parents else pytest.mark.unit)
+
+
 def shared_file(relative: str) -> Path:
     path = SHARED / relative
     if not path.exists():

@@ -25,6 +25,9 @@ import pytest
 from tests.clients import browser as sentry_browser
 from tests.e2e.server import Server
 
+# What this module needs beyond Python: `make test-fast` leaves it out.
+pytestmark = [pytest.mark.npm, pytest.mark.browser]
+
 # npm packages are kept here between runs; one install per fresh checkout.
 NPM_CACHE = Path(__file__).resolve().parents[2] / ".cache" / "npm-e2e"
 # test_ui.py's flags (copied, not imported: importing a test module pulls in its fixtures'

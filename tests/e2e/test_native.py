@@ -22,6 +22,9 @@ from tests.clients import sentry_cli
 from tests.e2e.server import Server
 from tests.e2e.test_proguard import token
 
+# What this module needs beyond Python: `make test-fast` leaves it out.
+pytestmark = [pytest.mark.npm]
+
 NPM_CACHE = Path(__file__).resolve().parents[2] / ".cache" / "npm-e2e"
 IMAGE_ADDR = 0x5555_0000_0000
 

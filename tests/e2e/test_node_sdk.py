@@ -12,6 +12,9 @@ from profd.store import BlobStore, ProfileStore
 from tests.clients import node
 from tests.e2e.server import Server
 
+# What this module needs beyond Python: `make test-fast` leaves it out.
+pytestmark = [pytest.mark.npm]
+
 # npm packages are kept here between runs; one install per version per fresh checkout.
 NPM_CACHE = Path(__file__).resolve().parents[2] / ".cache" / "npm-e2e"
 

@@ -18,6 +18,9 @@ from profd.store import BlobStore, ProfileStore
 from tests.clients import sentry_cli
 from tests.e2e.server import Server
 
+# What this module needs beyond Python: `make test-fast` leaves it out.
+pytestmark = [pytest.mark.npm]
+
 NPM_CACHE = Path(__file__).resolve().parents[2] / ".cache" / "npm-e2e"
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 

@@ -154,6 +154,7 @@ def test_the_ui_sign_in_token_only_reads(server: Server) -> None:
     assert {name: status for name, (status, _) in answers.items()} == dict.fromkeys(answers, 403)
 
 
+@pytest.mark.npm
 @pytest.mark.skipif(not sentry_cli.npm_available(), reason="npm installs sentry-cli")
 def test_sentry_cli_uploads_with_project_releases_and_is_refused_without(
     server: Server, tmp_path: Path

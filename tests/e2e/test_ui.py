@@ -21,6 +21,9 @@ import pytest
 from tests.clients.python_sdk import run_workload
 from tests.e2e.server import Server
 
+# What this module needs beyond Python: `make test-fast` leaves it out.
+pytestmark = [pytest.mark.browser]
+
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "ui"
 RELEASE = "workload@1.0.0"
 CHROMIUM_ARGS = [
