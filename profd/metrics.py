@@ -1,6 +1,8 @@
 """The process's Prometheus metrics, defined in one place and served at ``/metrics``.
 
-A leaf module: every part of the flow may count here without importing the others.
+A leaf module: every part of the flow may count here without importing the others.  Only
+ingest counts here so far: `profd serve` runs the worker in a child process, whose counters
+need Prometheus's multiprocess mode before they can be served from here.
 """
 
 from __future__ import annotations
@@ -15,10 +17,4 @@ PROFILE_ITEMS_RECEIVED = Counter(
     "profd_ingest_profile_items",
     "Profile items in envelopes ingest answered with 200 or 429",
     ["item_type"],
-)
-
-OUTCOMES = Counter(
-    "profd_outcomes",
-    "Outcomes recorded, as Sentry counts them",
-    ["outcome", "category", "reason"],
 )

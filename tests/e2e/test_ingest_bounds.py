@@ -306,3 +306,22 @@ def test_one_key_over_its_rate_limit_does_not_starve_the_others(tmp_path: Path) 
         assert answer(limited, chunk_items(3), auth(other_key), project=other.id)[0] == 200
     finally:
         limited.stop()
+
+
+def test_metrics_count_the_profile_items_ingest_answered_for(server: Server) -> None:
+    assert post(url(server), envelope(python_profile()), key=server.public_key) == 200
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as response:
+        text = response.read().decode()
+    samples = {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line and not line.startswith("#")
+    }
+    before = samples['profd_ingest_profile_items_total{item_type="profile"}']
+    assert post(url(server), envelope(python_profile()), key=server.public_key) == 200
+    assert post(url(server), b"not an envelope", key=server.public_key) == 400
+    with urllib.request.urlopen(f"{server.url}/metrics", timeout=10) as response:
+        assert (
+            f'profd_ingest_profile_items_total{{item_type="profile"}} {before + 1}'
+            in response.read().decode()
+        )
