@@ -185,6 +185,7 @@ def serve(
     import uvicorn
 
     from profd.web.app import create_app
+    from profd.web.protocol import LingeringH11Protocol
 
     if worker_mode not in ("process", "thread", "none"):
         raise typer.BadParameter("process, thread or none", param_hint="--worker")
@@ -207,7 +208,9 @@ def serve(
     )
     try:
         app_ = create_app(services, run_worker=worker_mode == "thread")
-        uvicorn.run(app_, host=settings.host, port=settings.port, log_level="warning")
+        uvicorn.run(
+            app_, host=settings.host, port=settings.port, log_level="warning", http=LingeringH11Protocol
+        )
     finally:
         if child is not None:
             child.terminate()

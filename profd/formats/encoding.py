@@ -19,9 +19,11 @@ import zstandard
 
 from profd.formats.errors import FormatError
 
-# zstd decompression objects have no output bound, so input is fed in slices this big: an
-# RLE block turns 4 bytes into at most 128 KiB, so one slice can overshoot by 32 MiB at most.
-_ZSTD_SLICE = 1024
+# zstd decompression objects have no output bound, so input is fed in slices small enough
+# that even the densest input (an RLE block: 4 bytes for 128 KiB, 32,768 times) cannot pass
+# an eighth of the budget still left, and never smaller than this.
+_ZSTD_EXPANSION = 32_768
+_ZSTD_MIN_SLICE = 16
 _IGNORED = frozenset({"", "identity", "utf-8", "utf8"})
 
 
@@ -72,6 +74,8 @@ class _Deflate:
         self._head = b""
 
     def feed(self, data: bytes, budget: int) -> bytes:
+        if not data:  # a body stream may end with an empty piece, even after the end
+            return b""
         if self._stream is None:
             self._head += data
             if len(self._head) < 2:
@@ -126,7 +130,8 @@ class _Zstd:
             if self._frame.eof:
                 self._frame = zstandard.ZstdDecompressor().decompressobj()
             self._started = True
-            piece, view = view[:_ZSTD_SLICE], view[_ZSTD_SLICE:]
+            size = max(_ZSTD_MIN_SLICE, (budget - len(out)) // (8 * _ZSTD_EXPANSION))
+            piece, view = view[:size], view[size:]
             out += self._frame.decompress(piece)
             if self._frame.eof and self._frame.unused_data:
                 view = memoryview(self._frame.unused_data + bytes(view))

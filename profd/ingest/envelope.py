@@ -77,8 +77,16 @@ def parse_envelope(data: bytes, max_items: int | None = None) -> Envelope:
                     f"$.items[{len(items)}].length",
                     "payload",
                 )
+            # As Relay: a payload of declared length ends the data or its line, so a wrong
+            # length cannot silently swallow or split the next item.
+            if data[end : end + 1] not in (b"", b"\n"):
+                raise FormatError(
+                    f"item says {length} bytes, but no newline follows them",
+                    f"$.items[{len(items)}].length",
+                    "payload",
+                )
             payload = data[next_position:end]
-            position = end + 1 if data[end : end + 1] == b"\n" else end
+            position = end + 1
         items.append(Item(item_headers, payload))
     return Envelope(headers, items)
 

@@ -319,6 +319,10 @@ class OutcomeCount(msgspec.Struct, frozen=True):
     quantity: int
 
 
+# Ids are 64-bit (SQLite integers, ClickHouse Int64): a larger one names nothing.
+ID_LIMIT = 2**63
+
+
 class Index:
     """The SQLite index.  Safe to share between threads: one connection behind a lock."""
 
@@ -408,6 +412,8 @@ class Index:
         )
 
     def project(self, project_id: int) -> Project | None:
+        if not 0 < project_id < ID_LIMIT:  # ids come from URLs: no such project, not an error
+            return None
         rows = self._query("SELECT * FROM projects WHERE id = ?", (project_id,))
         return _project(rows[0]) if rows else None
 

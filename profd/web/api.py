@@ -26,7 +26,15 @@ from profd.query.profiles import BadCursor, ProfileFilter, list_profiles
 from profd.query.regressions import regressions
 from profd.services import Services
 from profd.store import BlobNotFound, Project, ProjectKey
-from profd.store.index import InvalidScope, InvalidSlug, RevokedToken, SlugTaken, Token, parse_scopes
+from profd.store.index import (
+    ID_LIMIT,
+    InvalidScope,
+    InvalidSlug,
+    RevokedToken,
+    SlugTaken,
+    Token,
+    parse_scopes,
+)
 from profd.web import auth
 from profd.web.auth import Refused
 
@@ -250,7 +258,9 @@ def api_routes(services: Services) -> APIRouter:
         summary="Revoke a token and the tokens it minted: they are refused (401) from then on",
         status_code=204,
     )
-    def revoke_token(request: Request, org: str, token_id: Annotated[int, Path(ge=1)]) -> Response:
+    def revoke_token(
+        request: Request, org: str, token_id: Annotated[int, Path(ge=1, lt=ID_LIMIT)]
+    ) -> Response:
         owner = auth.organization(index, request, org, scope="org:admin")
         if not index.revoke_token(owner.id, token_id):
             raise Refused(404, f"no token {token_id} in {org!r}")

@@ -81,7 +81,7 @@ def organization(index: Index, request: Request, slug: str, *, scope: Scope) -> 
 def project(index: Index, request: Request, org: str, slug_or_id: str, *, scope: Scope) -> Project:
     owner = organization(index, request, org, scope=scope)
     found = index.project_by_slug(owner.id, slug_or_id)
-    if found is None and slug_or_id.isdigit():
+    if found is None and slug_or_id.isascii() and slug_or_id.isdigit():
         by_id = index.project(int(slug_or_id))
         found = by_id if by_id is not None and by_id.organization_id == owner.id else None
     if found is None:

@@ -51,7 +51,7 @@ async def _receive(endpoint: EnvelopeEndpoint, project_id: int, request: Request
         sender = await run_in_threadpool(endpoint.authenticate, project_id, public_key)
     limit = endpoint.max_envelope_size
     declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
+    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
         raise await run_in_threadpool(endpoint.too_large, sender, f"the body is larger than {limit} bytes")
     try:
         decoder = Decoder(headers.get("content-encoding"), limit)

@@ -277,7 +277,7 @@ async def bounded_body(request: Request, limit: int) -> AsyncIterator[bytes]:
     if its Content-Length says so), without reading the rest."""
     declared = request.headers.get("content-length")
     if declared is not None:
-        if not declared.isdigit():
+        if not (declared.isascii() and declared.isdigit()):
             raise Refused(400, f"invalid Content-Length {declared!r}")
         if int(declared) > limit:
             raise Refused(413, f"the request body is larger than {limit} bytes")

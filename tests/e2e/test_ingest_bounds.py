@@ -238,6 +238,19 @@ def test_the_key_may_come_in_an_authorization_header(server: Server) -> None:
     assert server.index().profile(1, profile["event_id"]) is not None
 
 
+@pytest.mark.parametrize("project", ["999999", "9" * 30, "0"])
+def test_a_project_that_cannot_exist_is_404(server: Server, project: str) -> None:
+    """A 30-digit id used to overflow SQLite's integers: a 500."""
+    request = urllib.request.Request(
+        f"{server.url}/api/{project}/envelope/",
+        data=envelope(python_profile()),
+        headers=auth(server.public_key),
+    )
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(request, timeout=30)
+    assert refused.value.code == 404
+
+
 def test_a_tunnelled_envelope_names_its_dsn_in_its_header(server: Server) -> None:
     profile = python_profile()
     body = envelope(profile)
@@ -325,3 +338,27 @@ def test_metrics_count_the_profile_items_ingest_answered_for(server: Server) -> 
             f'profd_ingest_profile_items_total{{item_type="profile"}} {before + 1}'
             in response.read().decode()
         )
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Sentry-Auth": "Sentry sentry_key=" + "a" * (1 << 20)},
+        {f"X-Padding-{n}": "v" for n in range(20_000)},
+    ],
+    ids=["one 1 MiB header", "20,000 headers"],
+)
+def test_headers_too_large_to_parse_are_answered_not_reset(server: Server, headers: dict[str, str]) -> None:
+    """The answer used to be followed by an immediate close, and a client still sending its
+    headers got a reset instead of the answer."""
+    head = ["POST /api/1/envelope/ HTTP/1.1", "Host: x", *(f"{k}: {v}" for k, v in headers.items())]
+    with socket.create_connection(("127.0.0.1", server.port), timeout=30) as sock:
+        sock.sendall(("\r\n".join(head) + "\r\nContent-Length: 2\r\n\r\n{}").encode())
+        assert sock.recv(65536).startswith(b"HTTP/1.1 400 ")
+
+
+def test_a_client_sending_its_whole_oversized_body_reads_the_413(server: Server) -> None:
+    """urllib sends the whole body before it reads: it must find the 413, not a reset."""
+    for _ in range(3):
+        assert post(url(server), bytes(4 * LIMIT), key=server.public_key) == 413
+        assert post(url(server), bytes(LIMIT), key=None) == 401  # nobody's, from its first 64 KiB

@@ -132,3 +132,13 @@ def test_a_plain_body_over_the_limit_is_too_large() -> None:
     with pytest.raises(FormatError) as error:
         decode_body(bytes(LIMIT + 1), None, LIMIT)
     assert error.value.reason == "too_large"
+
+
+@pytest.mark.parametrize("encoding", [*sorted(ENCODERS), None])
+def test_empty_pieces_change_nothing_even_after_the_end(encoding: str | None) -> None:
+    """An ASGI body ends with an empty piece: deflate used to call that data after its end."""
+    encoded = ENCODERS[encoding](BODY) if encoding else BODY
+    decoder = Decoder(encoding, LIMIT)
+    decoded = decoder.decode(b"") + decoder.decode(encoded) + decoder.decode(b"")
+    decoder.finish()
+    assert decoded == BODY

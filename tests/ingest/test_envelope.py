@@ -32,6 +32,10 @@ def test_items_with_and_without_length_and_blank_lines() -> None:
         b'{"a":1}\n{"type":"profile","length":99}\nshort',
         b'{"a":1}\n[1]\n',
         b'{"a":1}\n{"type":"profile","length":-1}\nx',
+        # A length one short of the payload, or one too long with an item after it: the
+        # payload must end the data or its line (Relay), not swallow part of the next item.
+        b'{"a":1}\n{"type":"profile","length":2}\n{}}\n',
+        b'{"a":1}\n{"type":"profile","length":3}\n{}\n{"type":"transaction","length":2}\n{}\n',
     ],
 )
 def test_broken_envelopes_are_format_errors(data: bytes) -> None:
