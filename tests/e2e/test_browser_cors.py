@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from urllib.parse import urlencode
 import pytest
 
 from tests.clients import browser as sentry_browser
+from tests.e2e.conftest import unavailable
 from tests.e2e.server import Server
 
 # What this module needs beyond Python: `make test-fast` leaves it out.
@@ -30,39 +30,6 @@ pytestmark = [pytest.mark.npm, pytest.mark.browser]
 
 # npm packages are kept here between runs; one install per fresh checkout.
 NPM_CACHE = Path(__file__).resolve().parents[2] / ".cache" / "npm-e2e"
-# test_ui.py's flags (copied, not imported: importing a test module pulls in its fixtures'
-# dependencies): no sandbox as root, no GPU, and no background traffic to Google.
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _unavailable(reason: str) -> None:
-    if os.environ.get("PROFD_REQUIRE_BROWSER") == "1":
-        pytest.fail(f"{reason} (PROFD_REQUIRE_BROWSER=1: the browser tests may not skip)")
-    pytest.skip(reason)
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    executable = shutil.which("chromium") or "/usr/bin/chromium"
-    if not Path(executable).exists():
-        _unavailable("chromium is not installed: `make browser` (as root) installs Debian's")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        _unavailable("playwright is not installed: pip install -e '.[test]'")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield launched
-        launched.close()
 
 
 class _QuietFiles(SimpleHTTPRequestHandler):
@@ -80,7 +47,7 @@ class _QuietFiles(SimpleHTTPRequestHandler):
 def page_origin(browser: Any) -> Iterator[str]:
     """The origin serving the page and node_modules: 127.0.0.1 on a port of its own."""
     if not sentry_browser.npm_available():
-        _unavailable("node and npm are needed to install @sentry/browser")
+        unavailable("node and npm are needed to install @sentry/browser")
     project = sentry_browser.install(NPM_CACHE)
     files = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietFiles, directory=str(project)))
     thread = threading.Thread(target=files.serve_forever, name="page-origin", daemon=True)
