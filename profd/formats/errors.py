@@ -8,12 +8,14 @@ Every check in `profd.formats` (and the ingest validation built on it) raises
 
 from __future__ import annotations
 
+# The one import from outside formats: the root of profd's error tree, a leaf module.
+from profd.errors import InputError
 
-class FormatError(ValueError):
+
+class FormatError(InputError):
     """A profile, chunk or message that does not follow its format."""
 
     def __init__(self, message: str, path: str = "$", reason: str = "profiling_invalid_json") -> None:
-        super().__init__(f"{message} - at {path}")
+        super().__init__(f"{message} - at {path}", reason)
         self.message = message
         self.path = path
-        self.reason = reason

@@ -7,7 +7,7 @@ to the queue before the client is answered.  Items that fail validation are coun
 INVALID outcomes with Relay's reason; the envelope is still answered 200, as Relay does.
 A full queue or a key over its rate limit answers 429 with ``Retry-After`` and
 ``X-Sentry-Rate-Limits``, and counts the envelope's profile items as RATE_LIMITED, instead
-of growing without bound.  Nothing here knows HTTP: `IngestError` carries the status the
+of growing without bound.  Nothing here knows HTTP: `profd.errors.Refused` carries the status the
 web layer answers with.
 """
 
@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
+from profd.errors import Refused
 from profd.formats import FormatError, ProfileMessage, encode_message
 from profd.formats.message import TOPIC, Headers, message_headers
 from profd.formats.outcome import DataCategory, Outcome, OutcomeRecord
@@ -36,23 +37,10 @@ _PROFILE_CATEGORIES = "profile;profile_chunk;profile_chunk_ui"
 MAX_HEADER_LINE = 64 * 1024
 
 
-class IngestError(Exception):
-    """A request refused as a whole; `status` is the HTTP status to answer with."""
-
-    def __init__(self, status: int, detail: str, retry_after: int | None = None, reason: str = "") -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-        self.retry_after = retry_after
-        self.reason = reason
-
-    @property
-    def headers(self) -> dict[str, str]:
-        """Relay's answer headers: when to retry, and which categories are limited."""
-        if self.retry_after is None:
-            return {}
-        limits = f"{self.retry_after}:{_PROFILE_CATEGORIES}:project:{self.reason}"
-        return {"Retry-After": str(self.retry_after), "X-Sentry-Rate-Limits": limits}
+def throttled(detail: str, retry_after: int, reason: str) -> Refused:
+    """A 429 as Relay answers it: when to retry, and which categories are limited."""
+    limits = f"{retry_after}:{_PROFILE_CATEGORIES}:project:{reason}"
+    return Refused(429, detail, {"Retry-After": str(retry_after), "X-Sentry-Rate-Limits": limits})
 
 
 class KeyLike(Protocol):
@@ -137,22 +125,22 @@ class EnvelopeEndpoint:
 
     def authenticate(self, project_id: int, public_key: str | None) -> Sender:
         if not public_key:
-            raise IngestError(401, "missing authorization information")
+            raise Refused(401, "missing authorization information")
         key = self.directory.key_by_public_key(public_key)
         if key is None or not key.active:
-            raise IngestError(401, "invalid api key")
+            raise Refused(401, "invalid api key")
         project = self.directory.project(project_id)
         if project is None:
-            raise IngestError(404, f"project {project_id} does not exist")
+            raise Refused(404, f"project {project_id} does not exist")
         if key.project_id != project.id:
-            raise IngestError(403, "this key does not belong to the project")
+            raise Refused(403, "this key does not belong to the project")
         return Sender(key, project)
 
-    def too_large(self, sender: Sender | None, detail: str) -> IngestError:
+    def too_large(self, sender: Sender | None, detail: str) -> Refused:
         """A body over the limits: counted against the sender when it is known, then 413."""
         if sender is not None:
             self.outcomes.track_outcomes([self._outcome(sender, Outcome.INVALID, "too_large")])
-        return IngestError(413, detail)
+        return Refused(413, detail)
 
     def accept(self, sender: Sender, data: bytes) -> str | None:
         """Queue the decoded envelope's profiles; returns the envelope's event id."""
@@ -161,7 +149,7 @@ class EnvelopeEndpoint:
         except FormatError as e:
             if e.reason == "too_large":
                 raise self.too_large(sender, e.message) from None
-            raise IngestError(400, f"invalid envelope: {e}") from None
+            raise Refused(400, f"invalid envelope: {e}") from None
         items = envelope_items(envelope)
         for item in items:
             PROFILE_ITEMS_RECEIVED.labels(item.item_type).inc()
@@ -188,12 +176,10 @@ class EnvelopeEndpoint:
             retry_after = self.rate_limit.admit(str(sender.key.id), len(items))
             if retry_after is not None:
                 self._throttle(sender, items, "key_rate_limit")
-                raise IngestError(
-                    429, "this key sends more than its rate limit", retry_after, "key_rate_limit"
-                )
+                raise throttled("this key sends more than its rate limit", retry_after, "key_rate_limit")
         if self.queue.pending(TOPIC, self.consumer_group) + len(items) > self.max_queue_depth:
             self._throttle(sender, items, "queue_full")
-            raise IngestError(429, "the processing queue is full, retry later", 5, "queue_full")
+            raise throttled("the processing queue is full, retry later", 5, "queue_full")
 
     def _throttle(self, sender: Sender, items: list[ProfileItem], reason: str) -> None:
         records = []

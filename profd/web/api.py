@@ -16,6 +16,7 @@ import msgspec
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
+from profd.errors import Refused
 from profd.formats import FormatError
 from profd.formats.outcome import DataCategory, Outcome
 from profd.formats.pprof import to_pprof
@@ -36,7 +37,6 @@ from profd.store.index import (
     parse_scopes,
 )
 from profd.web import auth
-from profd.web.auth import Refused
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
 T = TypeVar("T")

@@ -24,9 +24,10 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from profd.bus.worker import CONSUMER_GROUP, stream_processor
+from profd.errors import Refused
 from profd.services import Services
 from profd.web.api import api_routes
-from profd.web.auth import Refused, refused
+from profd.web.auth import refused
 from profd.web.cors import EnvelopeCors
 from profd.web.ingest import ingest_routes
 from profd.web.uploads import upload_routes

@@ -9,6 +9,7 @@ from typing import NamedTuple
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
+from profd.errors import Refused
 from profd.store import Index, Organization, Project
 from profd.store.index import SCOPES, Scope, Token
 
@@ -29,18 +30,10 @@ def granted(scopes: Iterable[str]) -> frozenset[Scope]:
     return frozenset().union(*(GRANTS.get(s, frozenset()) for s in scopes))
 
 
-class Refused(Exception):
-    """A request the API refuses; answered as ``{"detail": ...}`` with `status`."""
-
-    def __init__(self, status: int, detail: str) -> None:
-        super().__init__(detail)
-        self.status = status
-        self.detail = detail
-
-
 async def refused(request: Request, error: Exception) -> Response:
+    """Every route's refusals, answered the one way: ``{"detail": ...}`` with the status."""
     assert isinstance(error, Refused)
-    return JSONResponse({"detail": error.detail}, status_code=error.status)
+    return JSONResponse({"detail": error.detail}, status_code=error.status, headers=error.headers)
 
 
 class Caller(NamedTuple):

@@ -13,12 +13,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
+from profd.errors import Refused
 from profd.formats import FormatError
 from profd.formats.encoding import Decoder
 from profd.ingest.endpoint import (
     MAX_HEADER_LINE,
     EnvelopeEndpoint,
-    IngestError,
     Sender,
     dsn_public_key,
     public_key_of,
@@ -32,7 +32,7 @@ def ingest_routes(endpoint: EnvelopeEndpoint) -> APIRouter:
     async def envelope(project_id: int, request: Request) -> Response:
         try:
             event_id = await _receive(endpoint, project_id, request)
-        except IngestError as e:
+        except Refused as e:
             return JSONResponse({"detail": e.detail}, status_code=e.status, headers=e.headers)
         return JSONResponse({"id": event_id})
 
@@ -74,7 +74,7 @@ async def _receive(endpoint: EnvelopeEndpoint, project_id: int, request: Request
     except FormatError as e:
         if e.reason == "too_large":
             raise await run_in_threadpool(endpoint.too_large, sender, e.message) from None
-        raise IngestError(400, e.message) from None
+        raise Refused(400, e.message) from None
     if sender is None:
         # A body of one line: the header is all there is.
         sender = await run_in_threadpool(endpoint.authenticate, project_id, dsn_public_key(data))

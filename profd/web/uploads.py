@@ -24,6 +24,7 @@ from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
 from starlette.concurrency import run_in_threadpool
 
+from profd.errors import Refused
 from profd.services import Services
 from profd.store import Organization, Project
 from profd.symbols.store import (
@@ -37,7 +38,6 @@ from profd.symbols.store import (
     chunk_name,
 )
 from profd.web import auth
-from profd.web.auth import Refused
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from profd.bus.worker import CONSUMER_GROUP
+from profd.errors import Refused
 from profd.formats.message import TOPIC
 from profd.formats.outcome import DataCategory, Outcome
-from profd.ingest.endpoint import EnvelopeEndpoint, IngestError, Sender, dsn_public_key, public_key_of
+from profd.ingest.endpoint import EnvelopeEndpoint, Sender, dsn_public_key, public_key_of
 from profd.services import Services
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
@@ -49,7 +50,7 @@ def test_an_envelopes_rejections_are_written_in_one_transaction(services: Servic
 def test_the_queue_check_counts_the_items_an_envelope_adds(services: Services) -> None:
     ingest, sender = endpoint(services, queue_max_depth=4)
     ingest.accept(sender, chunks(2))
-    with pytest.raises(IngestError) as full:
+    with pytest.raises(Refused) as full:
         ingest.accept(sender, chunks(3))  # 2 waiting + 3 > 4
     assert full.value.status == 429
     assert full.value.headers == {
@@ -66,7 +67,7 @@ def test_the_queue_check_counts_the_items_an_envelope_adds(services: Services) -
 def test_a_key_over_its_rate_limit_is_told_when_to_come_back(services: Services) -> None:
     ingest, sender = endpoint(services, key_rate_limit="5/hour")
     ingest.accept(sender, chunks(5))
-    with pytest.raises(IngestError) as limited:
+    with pytest.raises(Refused) as limited:
         ingest.accept(sender, chunks(1))
     assert limited.value.status == 429
     assert 3000 < int(limited.value.headers["Retry-After"]) <= 3600
@@ -77,7 +78,7 @@ def test_a_key_over_its_rate_limit_is_told_when_to_come_back(services: Services)
 
 def test_an_envelope_of_many_items_is_refused_before_any_is_processed(services: Services) -> None:
     ingest, sender = endpoint(services, max_envelope_items=10)
-    with pytest.raises(IngestError) as refused:
+    with pytest.raises(Refused) as refused:
         ingest.accept(sender, chunks(11))
     assert refused.value.status == 413
     assert services.queue.pending(TOPIC, CONSUMER_GROUP) == 0
