@@ -156,10 +156,10 @@ def _web_ui_token(services: Services, organization_id: int) -> str:
     again. The previous start's token is revoked so that they do not pile up.  It can only
     read (org:read): the UI writes nothing, and a link in a terminal's scrollback should not
     be able to upload, create projects or mint tokens."""
-    for token in services.index.tokens(organization_id):
+    for token in services.directory.tokens(organization_id):
         if token.name == WEB_UI_TOKEN and not token.revoked:
-            services.index.revoke_token(organization_id, token.id)
-    return services.index.create_token(organization_id, WEB_UI_TOKEN, scopes=["org:read"])
+            services.directory.revoke_token(organization_id, token.id)
+    return services.directory.create_token(organization_id, WEB_UI_TOKEN, scopes=["org:read"])
 
 
 @app.command()
@@ -228,18 +228,18 @@ def worker(
     import signal
     import threading
 
-    from profd.bus.worker import CONSUMER_GROUP, stream_processor
+    from profd.worker import pipeline_worker
 
     services = _services(data_dir)
-    processor = stream_processor(services.queue.consumer(CONSUMER_GROUP), services.task_context())
+    processor = pipeline_worker(services)
     for stop in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(stop, lambda *_: processor.signal_shutdown())
+        signal.signal(stop, lambda *_: processor.stop())
     if parent_pid is not None:
         # A server killed with -9 cannot stop its worker; the worker notices it is orphaned.
         def watch_parent() -> None:
             while os.getppid() == parent_pid:
                 time.sleep(0.5)
-            processor.signal_shutdown()
+            processor.stop()
 
         threading.Thread(target=watch_parent, daemon=True).start()
     try:
@@ -259,6 +259,51 @@ def retention_run(data_dir: DataDir = None) -> None:
     services = _services(data_dir)
     console.print(f"{services.profiles.expire()} profiles deleted")
     console.print(f"{services.symbols.collect_garbage()} upload leftovers deleted")
+
+
+dlq_app = typer.Typer(
+    help="Dead letters: messages the worker gave up on because a backend stayed down.", no_args_is_help=True
+)
+app.add_typer(dlq_app, name="dlq")
+
+
+@dlq_app.command("list")
+def dlq_list(
+    data_dir: DataDir = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON object per line.")] = False,
+) -> None:
+    """The dead letters not yet sent back, oldest first, with why they were given up on."""
+    from profd.bus.dead_letters import dead_letters
+
+    services = _services(data_dir)
+    letters = dead_letters(services.queue)
+    if as_json:
+        for letter in letters:
+            print(msgspec.json.encode(letter).decode())
+    else:
+        table = Table(
+            "offset", "dead-lettered", "from", "attempts", "reason", title=f"{len(letters)} dead letters"
+        )
+        for letter in letters:
+            table.add_row(
+                str(letter.offset),
+                letter.dead_lettered.isoformat(timespec="seconds"),
+                letter.source,
+                str(letter.attempts),
+                letter.reason,
+            )
+        console.print(table)
+    services.close()
+
+
+@dlq_app.command("retry")
+def dlq_retry(data_dir: DataDir = None) -> None:
+    """Send every dead letter back to the profiles topic, for the worker to try again."""
+    from profd.bus.dead_letters import redrive
+
+    services = _services(data_dir)
+    console.print(f"{redrive(services.queue)} dead letters sent back")
+    services.close()
 
 
 tokens_app = typer.Typer(help="Bearer tokens for the API and sentry-cli.", no_args_is_help=True)
@@ -283,7 +328,7 @@ def tokens_create(
 
     Every scope unless --scope says otherwise: whoever runs this holds the data directory,
     which is everything already.  sentry-cli needs project:releases (or project:write)."""
-    from profd.store.index import SCOPES, InvalidScope, parse_scopes
+    from profd.store.tenancy import SCOPES, InvalidScope, parse_scopes
 
     try:
         scopes = parse_scopes(SCOPES if scope is None else scope)
@@ -291,10 +336,10 @@ def tokens_create(
         raise typer.BadParameter(str(e), param_hint="--scope") from None
     services = _services(data_dir)
     services.default_project()
-    organization = services.index.organization_by_slug(org)
+    organization = services.directory.organization_by_slug(org)
     if organization is None:
         raise typer.BadParameter(f"no organization {org!r}", param_hint="--org")
-    print(services.index.create_token(organization.id, name, scopes))
+    print(services.directory.create_token(organization.id, name, scopes))
 
 
 @tokens_app.command("list")
@@ -306,7 +351,7 @@ def tokens_list(
     """List an organization's tokens with their scopes (never their secrets), revoked ones too."""
     services = _services(data_dir)
     services.default_project()
-    organization = services.index.organization_by_slug(org)
+    organization = services.directory.organization_by_slug(org)
     if organization is None:
         raise typer.BadParameter(f"no organization {org!r}", param_hint="--org")
     rows = [
@@ -318,7 +363,7 @@ def tokens_list(
             "created": t.created if as_json else time.strftime("%Y-%m-%d %H:%M", time.localtime(t.created)),
             "revoked": t.revoked,
         }
-        for t in services.index.tokens(organization.id)
+        for t in services.directory.tokens(organization.id)
     ]
     _print_rows(rows, as_json, f"tokens of {org}")
 
@@ -331,15 +376,15 @@ def projects_create(
 ) -> None:
     """Create a project and print its DSN."""
     services = _services(data_dir)
-    organization = services.index.organization_by_slug(org)
+    organization = services.directory.organization_by_slug(org)
     if organization is None:
         if org != "default":
             raise typer.BadParameter(f"no organization {org!r}", param_hint="--org")
         organization, _ = services.default_project()
-    from profd.store.index import InvalidSlug, SlugTaken
+    from profd.store.tenancy import InvalidSlug, SlugTaken
 
     try:
-        project = services.index.create_project(organization.id, name)
+        project = services.directory.create_project(organization.id, name)
     except (InvalidSlug, SlugTaken) as e:
         raise typer.BadParameter(str(e), param_hint="NAME") from None
     console.print(services.dsn(project))
@@ -358,7 +403,7 @@ def projects_list(data_dir: DataDir = None, as_json: AsJson = False) -> None:
             "has_profiles": p.has_profiles,
             "dsn": services.dsn(p),
         }
-        for p in services.index.projects()
+        for p in services.directory.projects()
     ]
     _print_rows(rows, as_json, "projects")
 
@@ -382,16 +427,51 @@ def profiles_list(
             "release": m.release,
             "duration_ms": round(m.duration_ns / 1e6, 1),
         }
-        for m in services.index.profiles(project_id, limit)
+        for m in services.reads.profiles(project_id, limit)
     ]
-    _print_rows(rows, as_json, "profiles")
+    if as_json or not rows:
+        _print_rows(rows, as_json, "profiles")
+    else:
+        console.print(_profiles_table(rows, console.width))
+
+
+# Least telling first: the columns that give way when the terminal is too narrow for them
+# beside a whole profile id (the id is what `profiles show` takes, so it is never cut).
+_PROFILE_COLUMNS_DROPPED_FIRST = ("project_id", "kind", "release", "duration_ms", "platform")
+_ENOUGH_OF_A_CELL = 16  # a narrower column still shows this much before folding
+
+
+def _profiles_table(rows: list[dict[str, Any]], width: int) -> Table:
+    id_width = max(len(row["profile_id"]) for row in rows)
+
+    def needs(column: str) -> int:
+        cells = (len("" if row[column] is None else str(row[column])) for row in rows)
+        cell = id_width if column == "profile_id" else min(max(len(column), *cells), _ENOUGH_OF_A_CELL)
+        return cell + 3  # padding on both sides and the border on its left
+
+    columns, hidden = list(rows[0]), []
+    for column in _PROFILE_COLUMNS_DROPPED_FIRST:
+        if 1 + sum(map(needs, columns)) <= width:
+            break
+        columns.remove(column)
+        hidden.append(column)
+    caption = f"too narrow for {', '.join(hidden)} (--json has every field)" if hidden else None
+    table = Table(title="profiles", caption=caption)
+    for column in columns:
+        if column == "profile_id":
+            table.add_column(column, no_wrap=True, min_width=id_width)
+        else:
+            table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*("" if row[c] is None else str(row[c]) for c in columns))
+    return table
 
 
 @profiles_app.command("show")
 def profiles_show(profile_id: str, data_dir: DataDir = None, as_json: AsJson = False) -> None:
     """Show one stored profile: its index row, or with --json the stored profile itself."""
     services = _services(data_dir)
-    metadata = services.index.find_profile(profile_id.replace("-", "").lower())
+    metadata = services.reads.find_profile(profile_id.replace("-", "").lower())
     if metadata is None:
         err.print(f"no profile {profile_id}")
         raise typer.Exit(1)
@@ -409,11 +489,11 @@ def functions(
 ) -> None:
     """A profile's function metrics; with --json, the profiles-call-tree message Sentry would write."""
     services = _services(data_dir)
-    metadata = services.index.find_profile(profile_id.replace("-", "").lower())
+    metadata = services.reads.find_profile(profile_id.replace("-", "").lower())
     if metadata is None:
         err.print(f"no profile {profile_id}")
         raise typer.Exit(1)
-    found = services.index.functions(metadata.project_id, metadata.profile_id)
+    found = services.reads.functions(metadata.project_id, metadata.profile_id)
     if as_json:
         chunk = metadata.profiler_id is not None
         message = call_tree_message(
@@ -461,7 +541,7 @@ def outcomes(data_dir: DataDir = None, as_json: AsJson = False) -> None:
             "times": c.times,
             "quantity": c.quantity,
         }
-        for c in services.index.outcome_counts()
+        for c in services.reads.outcome_counts()
     ]
     _print_rows(rows, as_json, "outcomes")
 

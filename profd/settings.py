@@ -16,6 +16,14 @@ class Settings(msgspec.Struct, kw_only=True):
     data_dir: Path = Path("profd-data")
     # Object storage for profile blobs; obstore URL (file://, s3://, gs://, az://).
     blob_url: str | None = None
+    # Where the other backends live ("" = under data_dir).  SQLite files are sqlite:///<path>:
+    # a relative path after the third slash, an absolute one after a fourth.
+    # Profiles, their rollups and outcomes [default: sqlite:///<data_dir>/index.sqlite3].
+    index_url: str = ""
+    # Organizations, projects, DSN keys and tokens [default: sqlite:///<data_dir>/index.sqlite3].
+    directory_url: str = ""
+    # The bus from ingest to the worker [default: sqlite:///<data_dir>/bus.sqlite3].
+    bus_url: str = ""
     # Where `profd serve` listens.
     host: str = "127.0.0.1"
     port: int = 8000
@@ -44,6 +52,16 @@ class Settings(msgspec.Struct, kw_only=True):
     # Profile items one DSN key may send, in the `limits` library's notation ("100/second",
     # "5000/hour"); beyond it ingest answers 429.  Unset: no per-key limit.
     key_rate_limit: str | None = None
+    # A message whose backend is down is tried this often, the waits doubling from
+    # `worker_retry_backoff` seconds (at most 30 s), before it goes to the dead-letter topic.
+    worker_max_attempts: int = 8
+    worker_retry_backoff: float = 0.5
+
+    def __post_init__(self) -> None:
+        data_dir = Path(self.data_dir)
+        self.index_url = self.index_url or sqlite_url(data_dir / "index.sqlite3")
+        self.directory_url = self.directory_url or sqlite_url(data_dir / "index.sqlite3")
+        self.bus_url = self.bus_url or sqlite_url(data_dir / "bus.sqlite3")
 
     @property
     def dsn_base_url(self) -> str:
@@ -57,10 +75,6 @@ class Settings(msgspec.Struct, kw_only=True):
     def blob_store_url(self) -> str:
         return self.blob_url or (self.data_dir / "blobs").resolve().as_uri()
 
-    @property
-    def index_path(self) -> Path:
-        return self.data_dir / "index.sqlite3"
-
     @classmethod
     def load(cls, **overrides: Any) -> Settings:
         """Defaults, then ``PROFD_*`` environment variables, then `overrides` (None = unset)."""
@@ -73,3 +87,16 @@ class Settings(msgspec.Struct, kw_only=True):
         if "data_dir" in values:
             values["data_dir"] = Path(values["data_dir"])
         return msgspec.convert(values, cls, strict=False, from_attributes=True)
+
+
+def sqlite_url(path: Path | str) -> str:
+    """The URL of an SQLite file: sqlite:///relative/path or sqlite:////absolute/path."""
+    return f"sqlite:///{path}"
+
+
+def sqlite_path(url: str) -> Path:
+    """The file an sqlite:/// URL names (ValueError for any other URL)."""
+    prefix = "sqlite:///"
+    if not url.lower().startswith(prefix) or len(url) == len(prefix):
+        raise ValueError(f"{url!r} is not an SQLite URL: sqlite:///relative/path or sqlite:////absolute/path")
+    return Path(url[len(prefix) :])

@@ -12,7 +12,8 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,20 @@ from arroyo.backends.kafka import KafkaPayload
 from arroyo.errors import ConsumerError
 from arroyo.types import BrokerValue, Partition, Topic
 
+from profd.errors import BackendUnavailable
+
 Headers = list[tuple[str, bytes]]
+
+
+@contextmanager
+def _unavailable() -> Iterator[None]:
+    """SQLite's operational errors (full disk, I/O error, locked past the busy timeout) are
+    the queue being unavailable, not a bad message."""
+    try:
+        yield
+    except sqlite3.OperationalError as e:
+        raise BackendUnavailable("queue", str(e)) from e
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS messages (
@@ -65,8 +79,15 @@ class SqliteQueue:
 
     def produce(self, topic: str, value: bytes, headers: Headers) -> int:
         """Append a message durably; returns its offset."""
-        packed = msgspec.msgpack.encode([[name, data] for name, data in headers])
-        with self._lock:
+        return self.produce_many(topic, [(value, headers)])[0]
+
+    def produce_many(self, topic: str, messages: Sequence[tuple[bytes, Headers]]) -> list[int]:
+        """Append messages durably in one transaction: all or none.  Returns their offsets.
+        BackendUnavailable if they could not be (a full disk, a locked or broken file)."""
+        if not messages:
+            return []
+        rows = [(value, msgspec.msgpack.encode([[n, d] for n, d in headers])) for value, headers in messages]
+        with self._lock, _unavailable():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 row = self._db.execute(
@@ -75,21 +96,29 @@ class SqliteQueue:
                 committed = self._db.execute(
                     "SELECT MAX(offset) FROM committed WHERE topic = ?", (topic,)
                 ).fetchone()
-                offset = max(row[0] + 1 if row[0] is not None else 0, committed[0] or 0)
-                self._db.execute(
+                # Offsets are never reused, even once pruned: they name a message for good.
+                first = max(row[0] + 1 if row[0] is not None else 0, committed[0] or 0)
+                now = time.time()
+                self._db.executemany(
                     "INSERT INTO messages (topic, offset, value, headers, timestamp) VALUES (?, ?, ?, ?, ?)",
-                    (topic, offset, value, packed, time.time()),
+                    [(topic, first + i, value, packed, now) for i, (value, packed) in enumerate(rows)],
                 )
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
             self._arrived.notify_all()
-        return offset
+        return list(range(first, first + len(rows)))
+
+    def _rollback(self) -> None:
+        # SQLite rolls back by itself on some errors (a full disk): a second ROLLBACK would
+        # fail with "no transaction is active" and hide the error that matters.
+        if self._db.in_transaction:
+            self._db.execute("ROLLBACK")
 
     def pending(self, topic: str, group: str) -> int:
         """Messages the group has not committed yet."""
-        with self._lock:
+        with self._lock, _unavailable():
             start = self.committed(topic, group)
             row = self._db.execute(
                 "SELECT COUNT(*) FROM messages WHERE topic = ? AND offset >= ?", (topic, start)
@@ -104,7 +133,7 @@ class SqliteQueue:
         return int(row[0]) if row else 0
 
     def commit(self, group: str, offsets: Mapping[str, int]) -> None:
-        with self._lock:
+        with self._lock, _unavailable():
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 for topic, offset in offsets.items():
@@ -121,8 +150,18 @@ class SqliteQueue:
                     )
                 self._db.execute("COMMIT")
             except BaseException:
-                self._db.execute("ROLLBACK")
+                self._rollback()
                 raise
+
+    def messages(
+        self, topic: str, offset: int = 0, limit: int = 1000
+    ) -> list[tuple[int, bytes, Headers, float]]:
+        """Up to `limit` messages from `offset` on: (offset, value, headers, timestamp)."""
+        found: list[tuple[int, bytes, Headers, float]] = []
+        while len(found) < limit and (message := self.read(topic, offset)) is not None:
+            found.append(message)
+            offset = message[0] + 1
+        return found
 
     def read(self, topic: str, offset: int) -> tuple[int, bytes, Headers, float] | None:
         """The first message at or after `offset`."""

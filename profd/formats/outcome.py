@@ -70,6 +70,9 @@ class OutcomeRecord(msgspec.Struct, frozen=True):
     event_id: str | None
     category: DataCategory
     quantity: int
+    # An idempotency key: an outcome whose key is already recorded adds nothing, so a
+    # message handled twice counts once.  None: always recorded.
+    key: str | None = None
 
 
 def chunk_category(platform: str | None) -> DataCategory:

@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
-from profd.errors import Refused
+from profd.errors import BackendUnavailable, Refused
 from profd.formats import FormatError, ProfileMessage, encode_message
 from profd.formats.message import TOPIC, Headers, message_headers
 from profd.formats.outcome import DataCategory, Outcome, OutcomeRecord
@@ -69,7 +70,7 @@ class Directory(Protocol):
 
 
 class Producer(Protocol):
-    def produce(self, topic: str, value: bytes, headers: Headers) -> int: ...
+    def produce_many(self, topic: str, messages: Sequence[tuple[bytes, Headers]]) -> list[int]: ...
 
     def pending(self, topic: str, group: str) -> int: ...
 
@@ -162,9 +163,15 @@ class EnvelopeEndpoint:
             except FormatError as e:
                 log.info("profile item rejected: %s", e)
                 rejected += self._item_outcomes(item, sender, Outcome.INVALID, e.reason)
-        for message, sampled in messages:
-            self.queue.produce(TOPIC, encode_message(message), message_headers(message, sampled))
-        self.outcomes.track_outcomes(rejected)
+        # All of an envelope's profiles or none: a client told 503 sends it again whole.
+        self.queue.produce_many(
+            TOPIC, [(encode_message(m), message_headers(m, sampled)) for m, sampled in messages]
+        )
+        try:
+            self.outcomes.track_outcomes(rejected)
+        except BackendUnavailable as e:
+            # The profiles are queued; a 503 now would make the client send them twice.
+            log.error("outcomes of %d rejected items not recorded: %s", len(rejected), e)
         event_id = envelope.headers.get("event_id")
         return str(event_id)[:64] if event_id else None
 

@@ -3,8 +3,12 @@
 Reads like the mission: unsampled check -> unpack -> organization/project lookup ->
 event_id -> symbolicate -> deobfuscate -> React Native JS pass -> normalize -> frame
 platforms -> push to store -> outcomes.  Each stage is one short function; a stage that
-fails emits an INVALID outcome with its reason and stops the task.  No exception escapes:
-the worker always goes on with the next message.
+fails emits an INVALID outcome with its reason and stops the task.
+
+One exception escapes: `BackendUnavailable`, a store or index that did not answer.  That
+says nothing about the profile, so it is never counted; the worker retries the message.
+A task's outcomes are written together at its end, each with an idempotency key derived
+from the message's identity on the bus, so a message handled twice counts once.
 """
 
 from __future__ import annotations
@@ -12,8 +16,10 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
+from profd.errors import BackendUnavailable
 from profd.formats import FormatError, Kind, decode_json, decode_message, profile_event_id, validate
 from profd.formats.message import ProfileMessage
 from profd.formats.outcome import chunk_category, rejected_categories
@@ -46,6 +52,8 @@ class TaskRun:
     project: ProjectLike | None = None
     outcomes: list[OutcomeRecord] = field(default_factory=list)
     stored: object = None
+    # The message's identity on the bus ("topic/partition/offset"), for outcome keys.
+    message_id: str | None = None
 
     @property
     def event_id(self) -> str | None:
@@ -69,12 +77,31 @@ class TaskRun:
     ) -> None:
         org_id = self.message.organization_id if self.message else 0
         project_id = self.message.project_id if self.message else 0
+        now = datetime.now(UTC)
         for category in categories:
             self.outcomes.append(
-                self.context.outcomes.track_outcome(
-                    org_id, project_id, None, outcome, reason, None, event_id, category, quantity
+                OutcomeRecord(
+                    timestamp=now,
+                    org_id=org_id,
+                    project_id=project_id,
+                    key_id=None,
+                    outcome=outcome,
+                    reason=reason,
+                    event_id=event_id,
+                    category=category,
+                    quantity=quantity,
+                    key=self._outcome_key(category, outcome, len(self.outcomes)),
                 )
             )
+
+    def _outcome_key(self, category: DataCategory, outcome: Outcome, ordinal: int) -> str | None:
+        """The same message counts once: its bus identity and the outcome's place in the task;
+        without a bus (``profd process``), the profile's id and what the outcome is."""
+        if self.message_id is not None:
+            return f"{self.message_id}/{ordinal}"
+        if self.event_id is not None:
+            return f"{self.event_id}/{int(category)}/{int(outcome)}"
+        return None
 
 
 Stage = Callable[[TaskRun], None]
@@ -87,7 +114,7 @@ def stage(reason: str) -> Callable[[Stage], Stage]:
         def run(task: TaskRun) -> None:
             try:
                 fn(task)
-            except StageFailed:
+            except (StageFailed, BackendUnavailable):
                 raise
             except FormatError as e:
                 raise StageFailed(e.reason, str(e)) from e
@@ -101,8 +128,11 @@ def stage(reason: str) -> Callable[[Stage], Stage]:
     return wrap
 
 
-def process_profile_task(payload: bytes, sampled: bool = True, *, context: TaskContext) -> TaskRun:
-    task = TaskRun(context=context, payload=payload, sampled=sampled)
+def process_profile_task(
+    payload: bytes, sampled: bool = True, *, context: TaskContext, message_id: str | None = None
+) -> TaskRun:
+    """Raises BackendUnavailable, and only that: the caller retries the message."""
+    task = TaskRun(context=context, payload=payload, sampled=sampled, message_id=message_id)
     if not sampled and not context.unsampled_profiles_enabled:
         return task
     try:
@@ -110,6 +140,8 @@ def process_profile_task(payload: bytes, sampled: bool = True, *, context: TaskC
             for step in STAGES:
                 step(task)
         track_accepted(task)
+    except BackendUnavailable:
+        raise
     except StageFailed as failure:
         log.warning("profile %s rejected: %s", task.event_id, failure)
         task.track(Outcome.INVALID, failure_categories(task), failure.reason, event_id=task.event_id)
@@ -121,6 +153,9 @@ def process_profile_task(payload: bytes, sampled: bool = True, *, context: TaskC
             f"internal_error: {type(e).__name__}",
             event_id=task.event_id,
         )
+    # One write for all of them; if it fails the message is retried, and keys make the
+    # retry count once.
+    context.outcomes.track_outcomes(task.outcomes)
     return task
 
 

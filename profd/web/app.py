@@ -23,7 +23,6 @@ from fastapi.staticfiles import StaticFiles
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
-from profd.bus.worker import CONSUMER_GROUP, stream_processor
 from profd.errors import Refused
 from profd.services import Services
 from profd.web.api import api_routes
@@ -31,6 +30,7 @@ from profd.web.auth import refused
 from profd.web.cors import EnvelopeCors
 from profd.web.ingest import ingest_routes
 from profd.web.uploads import upload_routes
+from profd.worker import pipeline_worker
 
 log = logging.getLogger(__name__)
 
@@ -89,13 +89,13 @@ def create_app(services: Services, run_worker: bool = True, static_dir: Path = S
         processor = None
         thread = None
         if run_worker:
-            processor = stream_processor(services.queue.consumer(CONSUMER_GROUP), services.task_context())
+            processor = pipeline_worker(services)
             thread = threading.Thread(target=processor.run, name="profd-worker", daemon=True)
             thread.start()
         yield
         retention.cancel()
         if processor is not None and thread is not None:
-            processor.signal_shutdown()
+            processor.stop()
             thread.join(timeout=60)
 
     app = FastAPI(

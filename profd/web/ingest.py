@@ -9,11 +9,13 @@ envelope's header line: then the key is checked as soon as that line has arrived
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from profd.errors import Refused
+from profd.errors import BackendUnavailable, Refused
 from profd.formats import FormatError
 from profd.formats.encoding import Decoder
 from profd.ingest.endpoint import (
@@ -23,6 +25,8 @@ from profd.ingest.endpoint import (
     dsn_public_key,
     public_key_of,
 )
+
+log = logging.getLogger(__name__)
 
 
 def ingest_routes(endpoint: EnvelopeEndpoint) -> APIRouter:
@@ -34,6 +38,14 @@ def ingest_routes(endpoint: EnvelopeEndpoint) -> APIRouter:
             event_id = await _receive(endpoint, project_id, request)
         except Refused as e:
             return JSONResponse({"detail": e.detail}, status_code=e.status, headers=e.headers)
+        except BackendUnavailable as e:
+            # Nothing of the envelope was queued: the SDK may send it again.
+            log.error("envelope for project %s refused with 503: %s", project_id, e)
+            return JSONResponse(
+                {"detail": f"profd cannot store envelopes right now: {e}"},
+                status_code=503,
+                headers={"Retry-After": "10"},
+            )
         return JSONResponse({"id": event_id})
 
     return router

@@ -8,11 +8,12 @@ import pytest
 from arroyo.types import Partition, Topic
 
 from profd.bus.sqlite_queue import SqliteQueue
-from profd.bus.worker import CONSUMER_GROUP, stream_processor
+from profd.bus.worker import CONSUMER_GROUP
 from profd.formats import encode_message
 from profd.formats.message import message_headers
 from profd.ingest.submit import file_item, to_message
 from profd.services import Services
+from profd.worker import pipeline_worker
 
 TOPIC = Topic("profiles")
 
@@ -74,20 +75,20 @@ def test_pause_and_unknown_partitions(tmp_path: Path) -> None:
 
 def test_the_worker_processes_and_commits_through_arroyo(tmp_path: Path, services: Services) -> None:
     organization, project = services.default_project()
-    queue = SqliteQueue(tmp_path / "bus.sqlite3")
+    queue = services.queue
     example = (Path(__file__).resolve().parents[2] / "examples" / "node-chunk.json").read_bytes()
     message = to_message(
         file_item(example), organization_id=organization.id, project_id=project.id, received=1
     )
     queue.produce("profiles", encode_message(message), message_headers(message, sampled=True))
     queue.produce("profiles", b"garbage", [])
-    processor = stream_processor(queue.consumer(CONSUMER_GROUP), services.task_context())
+    processor = pipeline_worker(services)
     thread = threading.Thread(target=processor.run)
     thread.start()
     deadline = time.monotonic() + 20
     while queue.pending("profiles", CONSUMER_GROUP) and time.monotonic() < deadline:
         time.sleep(0.05)
-    processor.signal_shutdown()
+    processor.stop()
     thread.join(10)
     assert queue.pending("profiles", CONSUMER_GROUP) == 0
     assert [m.platform for m in services.index.profiles()] == ["node"]

@@ -1,0 +1,27 @@
+"""The pipeline worker, wired: the bus's `Worker` running `process_profile_task`.
+
+The one place that knows both the bus and the pipeline, so neither imports the other;
+`profd worker` and `profd serve --worker thread` start what this builds.
+"""
+
+from __future__ import annotations
+
+from profd.bus.worker import CONSUMER_GROUP, Retries, Worker
+from profd.formats.message import Headers, sampled_from_headers
+from profd.pipeline.task import process_profile_task
+from profd.services import Services
+
+
+def pipeline_worker(services: Services) -> Worker:
+    context = services.task_context()
+    settings = services.settings
+
+    def handle(value: bytes, headers: Headers, message_id: str) -> None:
+        process_profile_task(value, sampled_from_headers(headers), context=context, message_id=message_id)
+
+    return Worker(
+        services.queue.consumer(CONSUMER_GROUP),
+        handle,
+        dead_letters=services.queue,
+        retries=Retries(settings.worker_max_attempts, settings.worker_retry_backoff),
+    )
