@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import random
+import sqlite3
 import statistics
 import tempfile
 import time
@@ -38,12 +39,22 @@ from profd.query.flamegraph import differential, flamegraph
 from profd.query.functions import function_table
 from profd.query.profiles import ProfileFilter
 from profd.store.blobs import BlobStore
-from profd.store.index import Index
 from profd.store.profiles import Prepared, decompress, prepare
+from profd.store.sqlite import SqliteBackend
 
 DAY = 86400
 TRANSACTIONS = [f"/api/endpoint-{n}" for n in range(20)]
 _decoder = msgspec.json.Decoder()
+
+
+def sql(index: SqliteBackend, query: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
+    """What the benchmark reports about the index file, read with a connection of its own."""
+    db = sqlite3.connect(index.path)
+    db.row_factory = sqlite3.Row
+    try:
+        return db.execute(query, params).fetchall()
+    finally:
+        db.close()
 
 
 def templates(scratch: Path) -> list[tuple[Prepared, Kind]]:
@@ -59,7 +70,7 @@ def templates(scratch: Path) -> list[tuple[Prepared, Kind]]:
 
 
 def fill(
-    index: Index, blobs: BlobStore, count: int, sources: list[tuple[Prepared, Kind]], blob_sample: int
+    index: SqliteBackend, blobs: BlobStore, count: int, sources: list[tuple[Prepared, Kind]], blob_sample: int
 ) -> float:
     rng = random.Random(count)
     base = 1_780_000_000.0
@@ -100,11 +111,11 @@ def fill(
     return time.perf_counter() - began
 
 
-def merge_blobs(index: Index, blobs: BlobStore, limit: int) -> int:
+def merge_blobs(index: SqliteBackend, blobs: BlobStore, limit: int) -> int:
     """vroom's way: every selected profile's blob fetched, decompressed, decoded, its call
     trees built and merged into one tree."""
     merged: dict[int, FlameNode] = {}
-    rows = index.select("SELECT blob_key, kind FROM profiles ORDER BY rowid LIMIT ?", (limit,))
+    rows = sql(index, "SELECT blob_key, kind FROM profiles ORDER BY rowid LIMIT ?", (limit,))
     for row in rows:
         profile = _decoder.decode(decompress(blobs.get(row["blob_key"])))
         for node in fold(call_trees(profile, Kind(row["kind"]))):
@@ -133,18 +144,18 @@ def median_time(fn: Callable[[], Any], repeat: int) -> float:
 def measure(
     root: Path, size: int, sources: list[tuple[Prepared, Kind]], repeat: int, blob_sample: int
 ) -> None:
-    index = Index(root / f"index-{size}.sqlite3")
+    index = SqliteBackend(root / f"index-{size}.sqlite3")
     blobs = BlobStore((root / f"blobs-{size}").as_uri())
     organization = sources[0][0].metadata.organization_id
     filled = fill(index, blobs, size, sources, blob_sample)
-    rollup_rows = index.select("SELECT COUNT(*) FROM flame_rollup")[0][0]
-    node_rows = index.select("SELECT COUNT(*) FROM flame_nodes")[0][0]
+    rollup_rows = sql(index, "SELECT COUNT(*) FROM flame_rollup")[0][0]
+    node_rows = sql(index, "SELECT COUNT(*) FROM flame_nodes")[0][0]
     print(
         f"\n{size:,} profiles (indexed in {filled:.0f} s, {size / filled:.0f}/s):"
         f" {node_rows:,} per-profile call-tree rows, {rollup_rows:,} rollup rows"
     )
     everything = ProfileFilter()
-    first = index.select("SELECT MIN(start) FROM profiles")[0][0]
+    first = sql(index, "SELECT MIN(start) FROM profiles")[0][0]
     one_day = ProfileFilter(transaction=TRANSACTIONS[3], start=first + 2.25 * DAY, end=first + 3.25 * DAY)
     queries: dict[str, Callable[[], Any]] = {
         "aggregate flamegraph, all profiles": partial(flamegraph, index, organization, everything),

@@ -1,8 +1,19 @@
-"""Builds the backends the settings choose, in one place, and hands them out together."""
+"""Builds the backends the settings choose, in one place, and hands them out together.
+
+Every backend is named by a URL (profd.settings), one function per protocol builds it, and
+a scheme no function knows is refused with its name:
+
+- `directory_url`, `index_url`: ``sqlite:///<path>`` (profd.store.sqlite).  Both name the
+  same file by default, which then holds both (one connection).
+- `blob_url`: obstore's URLs: ``file://``, ``memory://``, ``s3://``, ``gs://``, ``az://`` ...
+- `bus_url`: ``sqlite:///<path>`` (profd.bus.sqlite_queue).
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
 
 from profd.bus.sqlite_queue import SqliteQueue
 from profd.bus.worker import CONSUMER_GROUP
@@ -11,18 +22,88 @@ from profd.ingest.rate_limit import KeyRateLimit
 from profd.pipeline.context import TaskContext
 from profd.pipeline.outcomes import OutcomeTracker
 from profd.pipeline.symbolicator import Symbolicator
-from profd.settings import Settings
-from profd.store import BlobStore, Index, Organization, ProfileStore, Project, ProjectKey
+from profd.settings import Settings, sqlite_path
+from profd.store import ProfileStore
+from profd.store.blobs import BlobStore as ObjectStore
+from profd.store.protocols import BlobStore, Directory, ProfileIndex, ProfileReads
+from profd.store.records import Organization, Project, ProjectKey
+from profd.store.sqlite import SqliteBackend
 from profd.symbols.store import SymbolStore, UploadLimits
 from profd.symbols.symbolicator import LocalSymbolicator
 
 DEFAULT_SLUG = "default"
 
+# obstore's schemes (obstore.store.from_url); http(s) URLs name S3, Azure or GCS buckets.
+BLOB_SCHEMES = ("file", "memory", "s3", "s3a", "gs", "az", "adl", "azure", "abfs", "abfss", "http", "https")
+
+
+class UnknownBackend(ValueError):
+    """A backend URL whose scheme profd has no implementation for."""
+
+    def __init__(self, setting: str, url: str, known: tuple[str, ...]) -> None:
+        scheme = urlsplit(url).scheme or "(none)"
+        super().__init__(
+            f"{setting}: no backend for the scheme {scheme!r} in {url!r} (profd knows {', '.join(known)})"
+        )
+        self.scheme = scheme
+
+
+def _scheme(url: str) -> str:
+    return urlsplit(url).scheme.lower()
+
+
+class Opened:
+    """The backends built so far, so that URLs naming one SQLite file share one connection."""
+
+    def __init__(self) -> None:
+        self.sqlite: dict[Path, SqliteBackend] = {}
+
+    def sqlite_backend(self, url: str) -> SqliteBackend:
+        path = sqlite_path(url)
+        key = path if str(path) == ":memory:" else path.resolve()
+        found = self.sqlite.get(key)
+        if found is None:
+            found = self.sqlite[key] = SqliteBackend(path)
+        return found
+
+
+def open_directory(url: str, opened: Opened | None = None) -> Directory:
+    if _scheme(url) == "sqlite":
+        return (opened or Opened()).sqlite_backend(url)
+    raise UnknownBackend("directory_url", url, ("sqlite",))
+
+
+def open_index(url: str, opened: Opened | None = None) -> ProfileIndex:
+    if _scheme(url) == "sqlite":
+        return (opened or Opened()).sqlite_backend(url)
+    raise UnknownBackend("index_url", url, ("sqlite",))
+
+
+def open_reads(url: str, opened: Opened | None = None) -> ProfileReads:
+    """The read side of the index at `url` (the same URL as `index_url`)."""
+    if _scheme(url) == "sqlite":
+        return (opened or Opened()).sqlite_backend(url)
+    raise UnknownBackend("index_url", url, ("sqlite",))
+
+
+def open_blobs(url: str) -> BlobStore:
+    if _scheme(url) in BLOB_SCHEMES:
+        return ObjectStore(url)
+    raise UnknownBackend("blob_url", url, BLOB_SCHEMES)
+
+
+def open_bus(url: str) -> SqliteQueue:
+    if _scheme(url) == "sqlite":
+        return SqliteQueue(sqlite_path(url))
+    raise UnknownBackend("bus_url", url, ("sqlite",))
+
 
 @dataclass
 class Services:
     settings: Settings
-    index: Index
+    directory: Directory
+    index: ProfileIndex
+    reads: ProfileReads
     blobs: BlobStore
     profiles: ProfileStore
     symbolicator: Symbolicator
@@ -32,7 +113,7 @@ class Services:
 
     def task_context(self) -> TaskContext:
         return TaskContext(
-            directory=self.index,
+            directory=self.directory,
             store=self.profiles,
             symbolicator=self.symbolicator,
             outcomes=self.outcomes,
@@ -43,17 +124,18 @@ class Services:
 
     def default_project(self) -> tuple[Organization, Project]:
         """Organization and project ``default``, created on first use (first start)."""
-        organization = self.index.organization_by_slug(DEFAULT_SLUG) or self.index.create_organization(
+        directory = self.directory
+        organization = directory.organization_by_slug(DEFAULT_SLUG) or directory.create_organization(
             DEFAULT_SLUG, "Default"
         )
-        for project in self.index.projects(organization.id):
+        for project in directory.projects(organization.id):
             if project.slug == DEFAULT_SLUG:
                 return organization, project
-        return organization, self.index.create_project(organization.id, DEFAULT_SLUG, "Default")
+        return organization, directory.create_project(organization.id, DEFAULT_SLUG, "Default")
 
     def dsn(self, project: Project) -> str:
         """The project's DSN: its first key, an active one while there is one."""
-        return self.key_dsn(self.index.keys(project.id)[0])
+        return self.key_dsn(self.directory.keys(project.id)[0])
 
     def key_dsn(self, key: ProjectKey) -> str:
         scheme, _, host = self.settings.dsn_base_url.partition("://")
@@ -61,7 +143,7 @@ class Services:
 
     def envelope_endpoint(self) -> EnvelopeEndpoint:
         return EnvelopeEndpoint(
-            directory=self.index,
+            directory=self.directory,
             queue=self.queue,
             outcomes=self.outcomes,
             consumer_group=CONSUMER_GROUP,
@@ -75,13 +157,28 @@ class Services:
     def close(self) -> None:
         self.queue.close()
         self.symbols.close()
-        self.index.close()
+        closed: list[object] = []  # one SQLite file may be all three: closed once
+        for backend in (self.directory, self.index, self.reads):
+            if not any(backend is seen for seen in closed):
+                backend.close()
+                closed.append(backend)
 
 
 def open_services(settings: Settings) -> Services:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    index = Index(settings.index_path)
-    blobs = BlobStore(settings.blob_store_url)
+    opened = Opened()
+    directory = open_directory(settings.directory_url, opened)
+    index = open_index(settings.index_url, opened)
+    reads = open_reads(settings.index_url, opened)
+    if len(opened.sqlite) > 1:
+        # Outcomes set their projects' has_profiles in the same transaction.
+        for backend in opened.sqlite.values():
+            backend.close()
+        raise ValueError(
+            f"directory_url {settings.directory_url!r} and index_url {settings.index_url!r} must name"
+            " the same SQLite file"
+        )
+    blobs = open_blobs(settings.blob_store_url)
     symbols = SymbolStore(
         settings.data_dir / "symbols",
         UploadLimits(
@@ -92,11 +189,13 @@ def open_services(settings: Settings) -> Services:
     )
     return Services(
         settings=settings,
+        directory=directory,
         index=index,
+        reads=reads,
         blobs=blobs,
         profiles=ProfileStore(blobs, index, settings.default_retention_days),
         symbolicator=LocalSymbolicator(symbols),
         symbols=symbols,
         outcomes=OutcomeTracker(index),
-        queue=SqliteQueue(settings.queue_path),
+        queue=open_bus(settings.bus_url),
     )

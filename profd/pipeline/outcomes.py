@@ -1,8 +1,8 @@
 """Outcomes: what became of every profile, counted with Sentry's codes.
 
 The pipeline reports through `OutcomeTracker.track_outcome` into an `OutcomeSink` (the
-index, in practice); the first outcome of a project marks it as having profiles, which is
-what Sentry's onboarding waits for.  The codes themselves live in `profd.formats.outcome`.
+index, in practice), which also marks the projects as having profiles in the same write
+(what Sentry's onboarding waits for).  The codes themselves live in `profd.formats.outcome`.
 """
 
 from __future__ import annotations
@@ -24,12 +24,8 @@ __all__ = [
 
 
 class OutcomeSink(Protocol):
-    def record_outcome(self, record: OutcomeRecord) -> None: ...
-
-    def record_outcomes(self, records: Sequence[OutcomeRecord]) -> None: ...
-
-    def mark_has_profiles(self, project_id: int) -> bool:
-        """Set the project's ``has_profiles`` flag; True only on the first transition."""
+    def record_outcomes(self, records: Sequence[OutcomeRecord]) -> None:
+        """Record the outcomes, at once, and set their projects' ``has_profiles`` flag."""
         ...
 
 
@@ -62,14 +58,10 @@ class OutcomeTracker:
             category=category if category is not None else DataCategory.DEFAULT,
             quantity=1 if quantity is None else quantity,
         )
-        self._sink.mark_has_profiles(project_id)
-        self._sink.record_outcome(record)
+        self._sink.record_outcomes([record])
         return record
 
     def track_outcomes(self, records: Sequence[OutcomeRecord]) -> None:
         """Outcomes built elsewhere (ingest's rejections), written together."""
-        if not records:
-            return
-        for project_id in {record.project_id for record in records}:
-            self._sink.mark_has_profiles(project_id)
-        self._sink.record_outcomes(records)
+        if records:
+            self._sink.record_outcomes(records)

@@ -13,12 +13,12 @@ from typing import Any
 
 from profd.query.flame_rollup import path_durations, path_totals
 from profd.query.functions import quantile
-from profd.query.profiles import ProfileFilter
-from profd.store.index import Index
+from profd.store.protocols import ProfileReads
+from profd.store.records import ProfileFilter
 
 
-def flamegraph(index: Index, organization_id: int, where: ProfileFilter) -> dict[str, Any]:
-    totals = path_totals(index, organization_id, where)
+def flamegraph(reads: ProfileReads, organization_id: int, where: ProfileFilter) -> dict[str, Any]:
+    totals = path_totals(reads, organization_id, where)
     paths = totals.paths
     frame_index: dict[tuple[str, str], int] = {}
     frames: list[dict[str, Any]] = []
@@ -35,7 +35,7 @@ def flamegraph(index: Index, organization_id: int, where: ProfileFilter) -> dict
         info["sumDuration"] += node.duration_ns
         info["sumSelfTime"] += node.self_time_ns
     durations: list[list[int]] = [[] for _ in frames]
-    for path, values in path_durations(index, organization_id, where).items():
+    for path, values in path_durations(reads, organization_id, where).items():
         found = paths.get(path)
         if found is not None:
             durations[frame_index[(found.name, found.package)]].extend(values)
@@ -83,11 +83,11 @@ def flamegraph(index: Index, organization_id: int, where: ProfileFilter) -> dict
 
 
 def frame_totals(
-    index: Index, organization_id: int, where: ProfileFilter
+    reads: ProfileReads, organization_id: int, where: ProfileFilter
 ) -> dict[tuple[str, str], list[int]]:
     """Per frame (name, package): samples, total time and self time over the selection."""
     frames: dict[tuple[str, str], list[int]] = {}
-    for node in path_totals(index, organization_id, where).paths.values():
+    for node in path_totals(reads, organization_id, where).paths.values():
         found = frames.setdefault((node.name, node.package), [0, 0, 0])
         found[0] += node.samples
         found[1] += node.duration_ns
@@ -96,15 +96,15 @@ def frame_totals(
 
 
 def differential(
-    index: Index, organization_id: int, before: ProfileFilter, after: ProfileFilter
+    reads: ProfileReads, organization_id: int, before: ProfileFilter, after: ProfileFilter
 ) -> dict[str, Any]:
     """How each frame's share of self time moved between two selections (releases, windows).
 
     Shares, not raw times, are compared, so a selection with more profiles does not look
     slower everywhere; `change` is the after share minus the before share.
     """
-    old = frame_totals(index, organization_id, before)
-    new = frame_totals(index, organization_id, after)
+    old = frame_totals(reads, organization_id, before)
+    new = frame_totals(reads, organization_id, after)
     old_total = sum(v[2] for v in old.values()) or 1
     new_total = sum(v[2] for v in new.values()) or 1
     frames: list[dict[str, Any]] = []

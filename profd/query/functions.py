@@ -14,13 +14,10 @@ import math
 import msgspec
 
 from profd.analysis import histogram
-from profd.query.profiles import ProfileFilter
-from profd.query.rollup import bucket_where, edges, rollup_hours
-from profd.store.index import Index
-from profd.store.rollups import EXAMPLES
+from profd.query.rollup import edges, rollup_hours, whole_hours
+from profd.store.protocols import ProfileReads
+from profd.store.records import EXAMPLES, ProfileFilter
 
-_times = msgspec.json.Decoder(list[int]).decode
-_examples = msgspec.json.Decoder(list[str]).decode
 SORTABLE = ("sum", "count", "p50", "p75", "p95", "p99")
 
 
@@ -78,48 +75,37 @@ class _Function:
         )
 
 
-def function_metrics(index: Index, organization_id: int, where: ProfileFilter) -> dict[int, FunctionRow]:
+def function_metrics(
+    reads: ProfileReads, organization_id: int, where: ProfileFilter
+) -> dict[int, FunctionRow]:
     """Every function of the selection by fingerprint: rollup buckets for its whole hours,
     per-profile rows for the rest (profd.query.rollup)."""
     found: dict[int, _Function] = {}
 
-    def entry(fingerprint: int, function: str, package: str, in_app: int) -> _Function:
+    def entry(fingerprint: int, function: str, package: str, in_app: bool) -> _Function:
         f = found.get(fingerprint)
         if f is None:
-            f = found[fingerprint] = _Function(function, package, bool(in_app))
+            f = found[fingerprint] = _Function(function, package, in_app)
         return f
 
     hours = rollup_hours(where)
     if hours is not None:
-        sql_where, params = bucket_where(organization_id, where, *hours)
-        for row in index.select(
-            "SELECT r.fingerprint, r.function, r.package, r.in_app, r.occurrences, r.sum_self_time_ns,"
-            " r.worst_ns, r.worst_profile_id, r.examples, r.self_times, b.project_id"
-            f" FROM rollup_buckets b JOIN function_rollup r ON r.bucket = b.id WHERE {sql_where}",
-            tuple(params),
-        ):
-            f = entry(*row[:4])
-            f.count += row[4]
-            f.sum += row[5]
-            project = row[10]
-            f.worst = max(f.worst, (row[6], project, row[7]))
-            f.examples.extend(ProfileRef(project, p) for p in _examples(row[8])[: EXAMPLES - len(f.examples)])
-            histogram.merge(f.times, histogram.decode(row[9]))
+        for bucket in reads.rollup_functions(organization_id, whole_hours(where, hours)):
+            f = entry(bucket.fingerprint, bucket.function, bucket.package, bucket.in_app)
+            f.count += bucket.occurrences
+            f.sum += bucket.sum_self_time_ns
+            project = bucket.project_id
+            f.worst = max(f.worst, (bucket.worst_ns, project, bucket.worst_profile_id))
+            f.examples.extend(ProfileRef(project, p) for p in bucket.examples[: EXAMPLES - len(f.examples)])
+            histogram.merge(f.times, bucket.self_times)
     for edge in edges(where, hours):
-        sql_where, params = edge.where(organization_id, table="p")
-        for row in index.select(
-            "SELECT f.fingerprint, f.function, f.package, f.in_app, f.self_times_ns, f.max_duration_ns, f.profile_id,"
-            " f.project_id"
-            " FROM functions f JOIN profiles p ON p.project_id = f.project_id AND p.profile_id = f.profile_id"
-            f" WHERE {sql_where}",
-            tuple(params),
-        ):
-            f = entry(*row[:4])
-            times = _times(row[4])
+        for row in reads.profile_functions(organization_id, edge):
+            f = entry(row.fingerprint, row.function, row.package, row.in_app)
+            times = row.self_times_ns
             f.count += len(times)
             f.sum += sum(times)
-            f.worst = max(f.worst, (row[5], row[7], row[6]))
-            example = ProfileRef(row[7], row[6])
+            f.worst = max(f.worst, (row.max_duration_ns, row.project_id, row.profile_id))
+            example = ProfileRef(row.project_id, row.profile_id)
             if len(f.examples) < EXAMPLES and example not in f.examples:
                 f.examples.append(example)
             histogram.add(f.times, times)
@@ -127,10 +113,10 @@ def function_metrics(index: Index, organization_id: int, where: ProfileFilter) -
 
 
 def function_table(
-    index: Index, organization_id: int, where: ProfileFilter, *, sort: str = "sum", limit: int = 100
+    reads: ProfileReads, organization_id: int, where: ProfileFilter, *, sort: str = "sum", limit: int = 100
 ) -> list[FunctionRow]:
     if sort not in SORTABLE:
         raise ValueError(f"sort must be one of {', '.join(SORTABLE)}")
-    table = list(function_metrics(index, organization_id, where).values())
+    table = list(function_metrics(reads, organization_id, where).values())
     table.sort(key=lambda f: (-getattr(f, sort), f.fingerprint))
     return table[:limit]

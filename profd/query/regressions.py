@@ -15,8 +15,8 @@ from typing import Literal
 import msgspec
 
 from profd.query.functions import FunctionRow, ProfileRef, function_metrics
-from profd.query.profiles import ProfileFilter
-from profd.store.index import Index
+from profd.store.protocols import ProfileReads
+from profd.store.records import ProfileFilter
 
 MIN_CHANGE_NS = 10_000
 
@@ -39,11 +39,6 @@ class Regression(msgspec.Struct):
     examples: list[ProfileRef]  # the slowest profile of the after window first
 
 
-def _profiles(index: Index, organization_id: int, where: ProfileFilter) -> int:
-    sql_where, params = where.where(organization_id)
-    return int(index.select(f"SELECT COUNT(*) FROM profiles WHERE {sql_where}", tuple(params))[0][0])
-
-
 def _window(row: FunctionRow, profiles: int) -> Window:
     return Window(count=row.count, p95=row.p95, sum=row.sum, per_profile=row.sum // max(profiles, 1))
 
@@ -53,7 +48,7 @@ def _value(window: Window, metric: str) -> int:
 
 
 def regressions(
-    index: Index,
+    reads: ProfileReads,
     organization_id: int,
     before: ProfileFilter,
     after: ProfileFilter,
@@ -64,11 +59,11 @@ def regressions(
     limit: int = 50,
 ) -> list[Regression]:
     """The regressed functions, the biggest increase in total time first."""
-    old = function_metrics(index, organization_id, before)
-    new = function_metrics(index, organization_id, after)
+    old = function_metrics(reads, organization_id, before)
+    new = function_metrics(reads, organization_id, after)
     old_profiles, new_profiles = (
-        _profiles(index, organization_id, before),
-        _profiles(index, organization_id, after),
+        reads.count_profiles(organization_id, before),
+        reads.count_profiles(organization_id, after),
     )
     found = []
     for fingerprint, now in new.items():

@@ -1,5 +1,5 @@
-"""Which part of a selection the hourly rollups answer (profd.store.rollups), and which
-part the per-profile rows must.
+"""Which part of a selection the hourly rollups answer, and which part the per-profile rows
+must (both through `ProfileReads`).
 
 A selection is split into the whole hours it covers, read from the rollup buckets, and
 the partial hours at its ends, read profile by profile.  A selection on an empty dimension
@@ -9,12 +9,10 @@ value ('') cannot use the buckets, which store absent values as ''.
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import msgspec
 
-from profd.query.profiles import ProfileFilter
-from profd.store.rollups import HOUR
+from profd.store.records import HOUR, ProfileFilter
 
 Hours = tuple[int | None, int | None]
 
@@ -31,6 +29,12 @@ def rollup_hours(where: ProfileFilter) -> Hours | None:
     return first, last
 
 
+def whole_hours(where: ProfileFilter, hours: Hours) -> ProfileFilter:
+    """The selection narrowed to its whole hours: what the rollup reads take."""
+    first, last = hours
+    return msgspec.structs.replace(where, start=first, end=last)
+
+
 def edges(where: ProfileFilter, hours: Hours | None) -> list[ProfileFilter]:
     """The parts of the selection outside the rollup hours, read profile by profile."""
     if hours is None:
@@ -42,10 +46,3 @@ def edges(where: ProfileFilter, hours: Hours | None) -> list[ProfileFilter]:
     if last is not None and where.end is not None and last < where.end:
         edges.append(msgspec.structs.replace(where, start=last))
     return edges
-
-
-def bucket_where(
-    organization_id: int, where: ProfileFilter, first: int | None, last: int | None
-) -> tuple[str, list[Any]]:
-    """The conditions on the rollup buckets (`b`) for the whole hours [first, last)."""
-    return where.conditions(organization_id, "b", "hour", first, last, sampled=False)

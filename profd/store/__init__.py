@@ -1,7 +1,20 @@
-"""I/O only: profile blobs in object storage and the index beside them."""
+"""I/O only: the store's protocols (protocols.py: Directory, ProfileIndex, ProfileReads,
+BlobStore) and their implementations: blobs in object storage (blobs.py, obstore), the
+directory and the index in SQLite (sqlite/).  profd.services builds them from URLs."""
 
 from profd.store.blobs import BlobNotFound, BlobStore
-from profd.store.index import Index, Organization, Project, ProjectKey
 from profd.store.profiles import ProfileStore
+from profd.store.protocols import Directory, ProfileIndex, ProfileReads
+from profd.store.records import Organization, Project, ProjectKey
 
-__all__ = ["BlobNotFound", "BlobStore", "Index", "Organization", "ProfileStore", "Project", "ProjectKey"]
+__all__ = [
+    "BlobNotFound",
+    "BlobStore",
+    "Directory",
+    "Organization",
+    "ProfileIndex",
+    "ProfileReads",
+    "ProfileStore",
+    "Project",
+    "ProjectKey",
+]

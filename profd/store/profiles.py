@@ -21,8 +21,7 @@ from profd.analysis.metadata import ProfileMetadata, extract_metadata
 from profd.analysis.normalize import normalize
 from profd.analysis.profile_functions import call_trees, profile_functions
 from profd.formats import Kind
-from profd.store.blobs import BlobStore
-from profd.store.index import Index
+from profd.store.protocols import BlobStore, ProfileIndex
 
 # zstd at level 3 compresses profile JSON ~8x at hundreds of MB/s; higher levels buy
 # little on JSON this repetitive and cost the pipeline's throughput.
@@ -49,7 +48,7 @@ def prepare(profile: dict[str, Any], kind: Kind, default_retention_days: int = 9
 
 
 class ProfileStore:
-    def __init__(self, blobs: BlobStore, index: Index, default_retention_days: int = 90) -> None:
+    def __init__(self, blobs: BlobStore, index: ProfileIndex, default_retention_days: int = 90) -> None:
         self.blobs = blobs
         self.index = index
         self.default_retention_days = default_retention_days

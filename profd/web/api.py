@@ -18,7 +18,6 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from profd.errors import Refused
 from profd.formats import FormatError
-from profd.formats.outcome import DataCategory, Outcome
 from profd.formats.pprof import to_pprof
 from profd.formats.speedscope import to_collapsed, to_speedscope
 from profd.query.flamegraph import differential, flamegraph
@@ -27,15 +26,8 @@ from profd.query.profiles import BadCursor, ProfileFilter, list_profiles
 from profd.query.regressions import regressions
 from profd.services import Services
 from profd.store import BlobNotFound, Project, ProjectKey
-from profd.store.index import (
-    ID_LIMIT,
-    InvalidScope,
-    InvalidSlug,
-    RevokedToken,
-    SlugTaken,
-    Token,
-    parse_scopes,
-)
+from profd.store.records import Token
+from profd.store.tenancy import ID_LIMIT, InvalidScope, InvalidSlug, RevokedToken, SlugTaken, parse_scopes
 from profd.web import auth
 
 Limit = Annotated[int, Query(ge=1, le=1000)]
@@ -50,7 +42,7 @@ Name = Annotated[str, msgspec.Meta(max_length=200)]
 
 
 class NewProject(msgspec.Struct, forbid_unknown_fields=True):
-    # The slug's rule lives with the index (`InvalidSlug`), which the CLI shares.
+    # The slug's rule lives with the directory (`InvalidSlug`), which the CLI shares.
     slug: str
     name: Name | None = None
 
@@ -143,7 +135,7 @@ Compared = Annotated[tuple[ProfileFilter, ProfileFilter], Depends(comparison)]
 
 def api_routes(services: Services) -> APIRouter:
     router = APIRouter(prefix="/api/v1", tags=["query"])
-    index = services.index
+    directory, reads = services.directory, services.reads
 
     def project_json(p: Project) -> dict[str, Any]:
         return {
@@ -174,15 +166,15 @@ def api_routes(services: Services) -> APIRouter:
 
     @router.get("/organizations/{org}", summary="The organization the token belongs to")
     def organization(request: Request, org: str) -> Response:
-        owner = auth.organization(index, request, org, scope="org:read")
+        owner = auth.organization(directory, request, org, scope="org:read")
         return _json(
             {"id": owner.id, "slug": owner.slug, "name": owner.name, "retention_days": owner.retention_days}
         )
 
     @router.get("/organizations/{org}/projects", summary="Projects and their DSNs")
     def projects(request: Request, org: str) -> Response:
-        owner = auth.organization(index, request, org, scope="org:read")
-        return _json([project_json(p) for p in index.projects(owner.id)])
+        owner = auth.organization(directory, request, org, scope="org:read")
+        return _json([project_json(p) for p in directory.projects(owner.id)])
 
     @router.post(
         "/organizations/{org}/projects",
@@ -191,10 +183,10 @@ def api_routes(services: Services) -> APIRouter:
         openapi_extra=_body_schema(NewProject),
     )
     async def create_project(request: Request, org: str) -> Response:
-        owner = auth.organization(index, request, org, scope="project:write")
+        owner = auth.organization(directory, request, org, scope="project:write")
         wanted = await _decode_body(request, NewProject)
         try:
-            created = index.create_project(owner.id, wanted.slug, wanted.name)
+            created = directory.create_project(owner.id, wanted.slug, wanted.name)
         except InvalidSlug as e:
             raise Refused(400, str(e)) from None
         except SlugTaken as e:
@@ -204,13 +196,13 @@ def api_routes(services: Services) -> APIRouter:
     @router.get("/organizations/{org}/projects/{project}/keys", summary="A project's DSN keys")
     def keys(request: Request, org: str, project: str) -> Response:
         # The keys are in the DSNs that listing projects shows anyway.
-        target = auth.project(index, request, org, project, scope="org:read")
-        return _json([key_json(k) for k in index.keys(target.id)])
+        target = auth.project(directory, request, org, project, scope="org:read")
+        return _json([key_json(k) for k in directory.keys(target.id)])
 
     @router.post("/organizations/{org}/projects/{project}/keys", summary="Add a DSN key", status_code=201)
     def create_key(request: Request, org: str, project: str) -> Response:
-        target = auth.project(index, request, org, project, scope="project:write")
-        return _json(key_json(index.create_key(target.id)), status=201)
+        target = auth.project(directory, request, org, project, scope="project:write")
+        return _json(key_json(directory.create_key(target.id)), status=201)
 
     @router.delete(
         "/organizations/{org}/projects/{project}/keys/{public_key}",
@@ -218,15 +210,15 @@ def api_routes(services: Services) -> APIRouter:
         status_code=204,
     )
     def revoke_key(request: Request, org: str, project: str, public_key: str) -> Response:
-        target = auth.project(index, request, org, project, scope="project:write")
-        if not index.revoke_key(target.id, public_key):
+        target = auth.project(directory, request, org, project, scope="project:write")
+        if not directory.revoke_key(target.id, public_key):
             raise Refused(404, f"no key {public_key!r} in project {project!r}")
         return Response(status_code=204)
 
     @router.get("/organizations/{org}/tokens", summary="The organization's tokens (never their secrets)")
     def tokens(request: Request, org: str) -> Response:
-        owner = auth.organization(index, request, org, scope="org:admin")
-        return _json([token_json(t) for t in index.tokens(owner.id)])
+        owner = auth.organization(directory, request, org, scope="org:admin")
+        return _json([token_json(t) for t in directory.tokens(owner.id)])
 
     @router.post(
         "/organizations/{org}/tokens",
@@ -235,7 +227,7 @@ def api_routes(services: Services) -> APIRouter:
         openapi_extra=_body_schema(NewToken),
     )
     async def create_token(request: Request, org: str) -> Response:
-        owner, parent = auth.caller(index, request, org, scope="org:admin")
+        owner, parent = auth.caller(directory, request, org, scope="org:admin")
         wanted = await _decode_body(request, NewToken, empty=NewToken())
         try:
             scopes = parse_scopes(parent.scopes if wanted.scopes is None else wanted.scopes)
@@ -248,7 +240,7 @@ def api_routes(services: Services) -> APIRouter:
                 f"a token cannot grant scopes it does not have: {' '.join(beyond)} (it has {' '.join(parent.scopes)})",
             )
         try:
-            token, secret = index.issue_token(owner.id, wanted.name, scopes, parent_id=parent.id)
+            token, secret = directory.issue_token(owner.id, wanted.name, scopes, parent_id=parent.id)
         except RevokedToken:
             raise Refused(401, "invalid token") from None
         return _json({**token_json(token), "token": secret}, status=201)
@@ -261,8 +253,8 @@ def api_routes(services: Services) -> APIRouter:
     def revoke_token(
         request: Request, org: str, token_id: Annotated[int, Path(ge=1, lt=ID_LIMIT)]
     ) -> Response:
-        owner = auth.organization(index, request, org, scope="org:admin")
-        if not index.revoke_token(owner.id, token_id):
+        owner = auth.organization(directory, request, org, scope="org:admin")
+        if not directory.revoke_token(owner.id, token_id):
             raise Refused(404, f"no token {token_id} in {org!r}")
         return Response(status_code=204)
 
@@ -276,10 +268,10 @@ def api_routes(services: Services) -> APIRouter:
         cursor: str | None = None,
         limit: Limit = 50,
     ) -> Response:
-        owner = auth.organization(index, request, org, scope="org:read")
+        owner = auth.organization(directory, request, org, scope="org:read")
         try:
             page = list_profiles(
-                index, owner.id, where, sort=sort, descending=order == "desc", cursor=cursor, limit=limit
+                reads, owner.id, where, sort=sort, descending=order == "desc", cursor=cursor, limit=limit
             )
         except BadCursor as e:
             raise Refused(400, str(e)) from None
@@ -296,8 +288,8 @@ def api_routes(services: Services) -> APIRouter:
         profile_id: str,
         format: Literal["json", "speedscope", "collapsed", "pprof"] = "json",
     ) -> Response:
-        target = auth.project(index, request, org, project_id, scope="org:read")
-        metadata = index.profile(target.id, profile_id.replace("-", "").lower())
+        target = auth.project(directory, request, org, project_id, scope="org:read")
+        metadata = reads.profile(target.id, profile_id.replace("-", "").lower())
         if metadata is None or not metadata.sampled:
             raise Refused(404, f"no profile {profile_id} in project {project_id}")
         try:
@@ -330,8 +322,8 @@ def api_routes(services: Services) -> APIRouter:
         sort: Annotated[str, Query(pattern="^(" + "|".join(SORTABLE) + ")$")] = "sum",
         limit: Limit = 100,
     ) -> Response:
-        owner = auth.organization(index, request, org, scope="org:read")
-        return _json(function_table(index, owner.id, where, sort=sort, limit=limit))
+        owner = auth.organization(directory, request, org, scope="org:read")
+        return _json(function_table(reads, owner.id, where, sort=sort, limit=limit))
 
     @router.get("/organizations/{org}/flamegraph", summary="Aggregate flamegraph of the selected profiles")
     def aggregate_flamegraph(
@@ -339,16 +331,16 @@ def api_routes(services: Services) -> APIRouter:
         org: str,
         where: Selection,
     ) -> Response:
-        owner = auth.organization(index, request, org, scope="org:read")
-        return _json(flamegraph(index, owner.id, where))
+        owner = auth.organization(directory, request, org, scope="org:read")
+        return _json(flamegraph(reads, owner.id, where))
 
     @router.get(
         "/organizations/{org}/flamegraph/diff",
         summary="Differential flamegraph: each frame's share of self time before and after",
     )
     def differential_flamegraph(request: Request, org: str, compared: Compared) -> Response:
-        owner = auth.organization(index, request, org, scope="org:read")
-        return _json(differential(index, owner.id, *compared))
+        owner = auth.organization(directory, request, org, scope="org:read")
+        return _json(differential(reads, owner.id, *compared))
 
     @router.get(
         "/organizations/{org}/regressions",
@@ -363,9 +355,9 @@ def api_routes(services: Services) -> APIRouter:
         min_count: Annotated[int, Query(ge=1, description="Occurrences needed in each window")] = 10,
         limit: Limit = 50,
     ) -> Response:
-        owner = auth.organization(index, request, org, scope="org:read")
+        owner = auth.organization(directory, request, org, scope="org:read")
         found = regressions(
-            index, owner.id, *compared, metric=metric, threshold=threshold, min_count=min_count, limit=limit
+            reads, owner.id, *compared, metric=metric, threshold=threshold, min_count=min_count, limit=limit
         )
         return _json({"regressions": found})
 
@@ -379,32 +371,19 @@ def api_routes(services: Services) -> APIRouter:
         end: float | None = None,
         interval: Annotated[int, Query(ge=60, le=86400 * 31)] = 3600,
     ) -> Response:
-        owner = auth.organization(index, request, org, scope="org:read")
+        owner = auth.organization(directory, request, org, scope="org:read")
         if start is not None and end is not None and end <= start:
             raise Refused(400, "end must be after start")
-        clauses: list[str] = ["org_id = ?"]
-        params: list[Any] = [owner.id]
-        if start is not None:
-            clauses.append("timestamp >= ?")
-            params.append(start)
-        if end is not None:
-            clauses.append("timestamp < ?")
-            params.append(end)
-        rows = index.select(
-            f"SELECT CAST(timestamp / {interval} AS INTEGER) * {interval} AS bucket, outcome, reason, category,"
-            f" COUNT(*) AS times, SUM(quantity) AS quantity FROM outcomes WHERE {' AND '.join(clauses)}"
-            " GROUP BY bucket, outcome, reason, category ORDER BY bucket, outcome, category, reason",
-            tuple(params),
-        )
+        rows = reads.outcome_series(owner.id, start=start, end=end, interval=interval)
         return JSONResponse(
             [
                 {
-                    "bucket": row["bucket"],
-                    "outcome": Outcome(row["outcome"]).name.lower(),
-                    "reason": row["reason"],
-                    "category": DataCategory(row["category"]).api_name,
-                    "times": row["times"],
-                    "quantity": row["quantity"],
+                    "bucket": row.bucket,
+                    "outcome": row.outcome.name.lower(),
+                    "reason": row.reason,
+                    "category": row.category.api_name,
+                    "times": row.times,
+                    "quantity": row.quantity,
                 }
                 for row in rows
             ]

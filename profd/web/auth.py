@@ -10,8 +10,9 @@ from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
 from profd.errors import Refused
-from profd.store import Index, Organization, Project
-from profd.store.index import SCOPES, Scope, Token
+from profd.store.protocols import Directory
+from profd.store.records import Organization, Project, Token
+from profd.store.tenancy import SCOPES, Scope
 
 # What holding a scope lets a token do, as in Sentry: org:admin includes org:read (Sentry's
 # scope hierarchy), and project:write includes project:releases because Sentry's upload
@@ -41,7 +42,7 @@ class Caller(NamedTuple):
     token: Token
 
 
-def caller(index: Index, request: Request, slug: str, *, scope: Scope) -> Caller:
+def caller(directory: Directory, request: Request, slug: str, *, scope: Scope) -> Caller:
     """The request's bearer token and its organization, if that is `slug` and the token
     may act with `scope`: 401 without a live token, 403 for another organization or a
     missing scope."""
@@ -49,10 +50,10 @@ def caller(index: Index, request: Request, slug: str, *, scope: Scope) -> Caller
     scheme, _, secret = header.partition(" ")
     if scheme.lower() != "bearer" or not secret:
         raise Refused(401, "authentication credentials were not provided")
-    token = index.token_for_secret(secret.strip())
+    token = directory.token_for_secret(secret.strip())
     if token is None:
         raise Refused(401, "invalid token")
-    found = index.organization(token.organization_id)
+    found = directory.organization(token.organization_id)
     if found is None or found.slug != slug:
         raise Refused(403, "the token does not belong to this organization")
     if scope not in granted(token.scopes):
@@ -66,16 +67,16 @@ def missing_scope(scope: Scope, held: Iterable[str]) -> str:
     return f"this needs a token with the {scope} scope{also}; this token has {' '.join(held) or 'none'}"
 
 
-def organization(index: Index, request: Request, slug: str, *, scope: Scope) -> Organization:
+def organization(directory: Directory, request: Request, slug: str, *, scope: Scope) -> Organization:
     """The organization `slug`, if the request's bearer token belongs to it and has `scope`."""
-    return caller(index, request, slug, scope=scope).organization
+    return caller(directory, request, slug, scope=scope).organization
 
 
-def project(index: Index, request: Request, org: str, slug_or_id: str, *, scope: Scope) -> Project:
-    owner = organization(index, request, org, scope=scope)
-    found = index.project_by_slug(owner.id, slug_or_id)
+def project(directory: Directory, request: Request, org: str, slug_or_id: str, *, scope: Scope) -> Project:
+    owner = organization(directory, request, org, scope=scope)
+    found = directory.project_by_slug(owner.id, slug_or_id)
     if found is None and slug_or_id.isascii() and slug_or_id.isdigit():
-        by_id = index.project(int(slug_or_id))
+        by_id = directory.project(int(slug_or_id))
         found = by_id if by_id is not None and by_id.organization_id == owner.id else None
     if found is None:
         raise Refused(404, f"no project {slug_or_id!r} in {org!r}")

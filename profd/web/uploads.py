@@ -62,15 +62,15 @@ class AssembleBundle(msgspec.Struct):
 
 def upload_routes(services: Services) -> APIRouter:
     router = APIRouter(include_in_schema=False)
-    index, symbols = services.index, services.symbols
+    directory, symbols = services.directory, services.symbols
     limits = symbols.limits
 
     # Every upload route needs project:releases, as Sentry's do; project:write includes it.
     def organization(request: Request, slug: str) -> Organization:
-        return auth.organization(index, request, slug, scope="project:releases")
+        return auth.organization(directory, request, slug, scope="project:releases")
 
     def project(request: Request, org: str, slug: str) -> Project:
-        return auth.project(index, request, org, slug, scope="project:releases")
+        return auth.project(directory, request, org, slug, scope="project:releases")
 
     @router.get("/api/0/organizations/{org}/chunk-upload/")
     async def chunk_options(request: Request, org: str) -> Response:
@@ -153,7 +153,7 @@ def upload_routes(services: Services) -> APIRouter:
         except (msgspec.DecodeError, UnicodeDecodeError) as e:
             raise Refused(400, f"invalid assemble request: {e}") from None
         check_names(limits, bundle.checksum, bundle.chunks)
-        projects = [index.project_by_slug(owner.id, slug) for slug in bundle.projects]
+        projects = [directory.project_by_slug(owner.id, slug) for slug in bundle.projects]
         if not projects or any(p is None for p in projects):
             raise Refused(404, f"unknown projects {bundle.projects!r}")
         result = await run_in_threadpool(

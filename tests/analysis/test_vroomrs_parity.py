@@ -59,7 +59,7 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services,
 
 
 def _all_profiles(services: Services) -> list[ProfileMetadata]:
-    return services.index.profiles(limit=10_000)
+    return services.reads.profiles(limit=10_000)
 
 
 def vroomrs_profile(document: dict[str, Any], kind: Kind) -> Any:
@@ -155,7 +155,7 @@ def test_inputs_cover_every_format(stored: tuple[Services, list[ProfileMetadata]
     assert ("sample_v2", "node") in kinds and ("android", "android") in kinds
     if (SHARED / "fixtures").exists():
         assert ("sample_v1", "node") in kinds and ("android_chunk", "android") in kinds
-    names = {f.function for m in profiles for f in stored[0].index.functions(m.project_id, m.profile_id)}
+    names = {f.function for m in profiles for f in stored[0].reads.functions(m.project_id, m.profile_id)}
     assert {"fib", "render", "handle_request"} <= names  # fib: the real SDK profiles of our workload
 
 
@@ -168,7 +168,7 @@ def test_functions_indexed_at_write_time_match_vroomrs(
         kind = Kind(metadata.kind)
         document = services.profiles.load(metadata)
         expected = theirs(vroomrs_profile(document, kind).extract_functions_metrics(**SENTRY))
-        indexed = ours(services.index.functions(metadata.project_id, metadata.profile_id))
+        indexed = ours(services.reads.functions(metadata.project_id, metadata.profile_id))
         if kind is Kind.SAMPLE_V2:
             # The index holds times from correctly parsed timestamps; vroomrs's parser can be one
             # ulp off per timestamp, i.e. at most 512 ns per sample boundary of a node.

@@ -91,5 +91,5 @@ def test_the_worker_processes_and_commits_through_arroyo(tmp_path: Path, service
     processor.stop()
     thread.join(10)
     assert queue.pending("profiles", CONSUMER_GROUP) == 0
-    assert [m.platform for m in services.index.profiles()] == ["node"]
-    assert ("payload", 1) in {(c.reason, c.times) for c in services.index.outcome_counts()}
+    assert [m.platform for m in services.reads.profiles()] == ["node"]
+    assert ("payload", 1) in {(c.reason, c.times) for c in services.reads.outcome_counts()}

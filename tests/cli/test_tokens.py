@@ -9,9 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from profd.cli import app
+from profd.services import open_directory
 from profd.settings import Settings
-from profd.store import Index
-from profd.store.index import SCOPES
+from profd.store.tenancy import SCOPES
 
 runner = CliRunner()
 
@@ -38,8 +38,9 @@ def test_tokens_get_every_scope_unless_told_and_are_listed_with_them(tmp_path: P
     assert made.exit_code == 0, made.output
     secret = made.stdout.strip()
     assert secret.startswith("profd_") and "\n" not in secret
-    index = Index(Settings.load(data_dir=Path(data)).index_path)
-    token = index.token_for_secret(secret)
+    directory = open_directory(Settings.load(data_dir=Path(data)).directory_url)
+    token = directory.token_for_secret(secret)
+    directory.close()
     assert token is not None and (token.name, token.scopes) == ("ci", ("org:read", "project:releases"))
     listed = runner.invoke(app, ["tokens", "list", "--json", "--data-dir", data])
     assert listed.exit_code == 0, listed.output

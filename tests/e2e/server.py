@@ -6,6 +6,7 @@ import os
 import re
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
@@ -13,8 +14,20 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-from profd.settings import Settings
-from profd.store import Index
+from profd.settings import Settings, sqlite_path
+from profd.store.sqlite import SqliteBackend
+
+
+class IndexFile(SqliteBackend):
+    """The server's index: its directory and reads, and SQL for checks no protocol answers."""
+
+    def select(self, sql: str, params: tuple[object, ...] = ()) -> list[sqlite3.Row]:
+        db = sqlite3.connect(self.path)
+        db.row_factory = sqlite3.Row
+        try:
+            return db.execute(sql, params).fetchall()
+        finally:
+            db.close()
 
 
 def free_port() -> int:
@@ -95,8 +108,8 @@ class Server:
         kib = int(re.search(rf"^{field}:\s+(\d+) kB", status, re.MULTILINE).group(1))  # type: ignore[union-attr]
         return kib / 1024
 
-    def index(self) -> Index:
-        return Index(Settings.load(data_dir=self.data_dir).index_path)
+    def index(self) -> IndexFile:
+        return IndexFile(sqlite_path(Settings.load(data_dir=self.data_dir).index_url))
 
     def wait_until_drained(self, timeout: float = 60) -> None:
         """Until the worker has committed every queued message."""

@@ -23,7 +23,7 @@ def endpoint(services: Services, **settings: object) -> tuple[EnvelopeEndpoint, 
         setattr(services.settings, name, value)
     _, project = services.default_project()
     ingest = services.envelope_endpoint()
-    return ingest, ingest.authenticate(project.id, services.index.keys(project.id)[0].public_key)
+    return ingest, ingest.authenticate(project.id, services.directory.keys(project.id)[0].public_key)
 
 
 def chunks(count: int, valid: bool = True) -> bytes:
@@ -39,11 +39,11 @@ def test_an_envelopes_rejections_are_written_in_one_transaction(services: Servic
     """20,000 invalid items used to cost 40,000 write transactions."""
     ingest, sender = endpoint(services)
     statements: list[str] = []
-    services.index._db.set_trace_callback(statements.append)
+    services.index._db.connection.set_trace_callback(statements.append)
     ingest.accept(sender, chunks(900, valid=False))
-    services.index._db.set_trace_callback(None)
-    assert statements.count("COMMIT") <= 2  # the outcomes, and the project's has_profiles flag
-    [count] = [c for c in services.index.outcome_counts() if c.category is DataCategory.PROFILE_CHUNK]
+    services.index._db.connection.set_trace_callback(None)
+    assert statements.count("COMMIT") == 1  # the outcomes with the project's has_profiles flag
+    [count] = [c for c in services.reads.outcome_counts() if c.category is DataCategory.PROFILE_CHUNK]
     assert (count.outcome, count.times) == (Outcome.INVALID, 900)
 
 
@@ -57,7 +57,7 @@ def test_the_queue_check_counts_the_items_an_envelope_adds(services: Services) -
         "Retry-After": "5",
         "X-Sentry-Rate-Limits": "5:profile;profile_chunk;profile_chunk_ui:project:queue_full",
     }
-    limited = [c for c in services.index.outcome_counts() if c.outcome is Outcome.RATE_LIMITED]
+    limited = [c for c in services.reads.outcome_counts() if c.outcome is Outcome.RATE_LIMITED]
     assert [(c.reason, c.category, c.times) for c in limited] == [
         ("queue_full", DataCategory.PROFILE_CHUNK, 3)
     ]

@@ -105,13 +105,13 @@ def test_an_accepted_profile_is_stored_and_counted(services: Services) -> None:
     ]
     assert task.outcomes[0].quantity == 40 and task.outcomes[0].event_id is None
     assert task.outcomes[1].event_id == EVENT_ID
-    metadata = services.index.profile(1, EVENT_ID)
+    metadata = services.reads.profile(1, EVENT_ID)
     assert metadata is not None and metadata.transaction_name == "checkout"
     stored = services.profiles.load(metadata)
     assert stored["organization_id"] == 1 and stored["project_id"] == 1 and stored["sampled"] is True
     assert stored["normalized"] is True and stored["retention_days"] == 90
     assert [f["platform"] for f in stored["profile"]["frames"]] == ["python", "python"]
-    assert services.index.project(1).has_profiles  # type: ignore[union-attr]
+    assert services.directory.project(1).has_profiles  # type: ignore[union-attr]
 
 
 def test_a_chunk_is_stored_under_its_profiler(services: Services) -> None:
@@ -121,7 +121,7 @@ def test_a_chunk_is_stored_under_its_profiler(services: Services) -> None:
         (Outcome.ACCEPTED, None, DataCategory.PROFILE_CHUNK),
     ]
     assert task.outcomes[0].quantity == 20
-    metadata = services.index.profile(1, "8e90c6570a6140b38583f1be57512605")
+    metadata = services.reads.profile(1, "8e90c6570a6140b38583f1be57512605")
     assert metadata is not None
     assert metadata.blob_key == "1/1/chunks/0463d1da1c634a3aa58c961939ae9583/8e90c6570a6140b38583f1be57512605"
 
@@ -129,21 +129,21 @@ def test_a_chunk_is_stored_under_its_profiler(services: Services) -> None:
 def test_processing_twice_keeps_one_copy(services: Services) -> None:
     run(services, sample_v1())
     run(services, sample_v1())
-    assert len(services.index.profiles()) == 1
+    assert len(services.reads.profiles()) == 1
     files = [p for p in (services.settings.data_dir / "blobs").rglob("*") if p.is_file()]
     assert len(files) == 1
 
 
 def test_unsampled_profiles_are_dropped_unless_enabled(services: Services) -> None:
     task = run(services, sample_v1(), sampled=False)
-    assert task.outcomes == [] and services.index.profiles() == []
+    assert task.outcomes == [] and services.reads.profiles() == []
     context = dataclasses.replace(services.task_context(), unsampled_profiles_enabled=True)
     task = process_profile_task(message(services, sample_v1()), False, context=context)
     assert summary(task) == [
         (Outcome.ACCEPTED, None, DataCategory.PROFILE),
         (Outcome.FILTERED, "sampled", DataCategory.PROFILE_INDEXED),
     ]
-    assert services.index.profiles() == []  # kept for metrics only, never stored
+    assert services.reads.profiles() == []  # kept for metrics only, never stored
 
 
 BAD_INPUTS = {
@@ -171,13 +171,13 @@ BAD_INPUTS = {
 def test_bad_profiles_become_one_invalid_outcome(services: Services, case: str, caplog: Any) -> None:
     raw, reason = BAD_INPUTS[case]
     run(services, sample_v1())
-    stored_before = services.index.profiles()
+    stored_before = services.reads.profiles()
     task = run(services, raw=raw)
     assert {o.outcome for o in task.outcomes} == {Outcome.INVALID}
     assert {o.reason for o in task.outcomes} == {reason}
     assert [o.category for o in task.outcomes] == [DataCategory.PROFILE, DataCategory.PROFILE_INDEXED]
     assert reason in caplog.text
-    assert services.index.profiles() == stored_before
+    assert services.reads.profiles() == stored_before
 
 
 def test_a_huge_profile_is_refused_by_size(services: Services) -> None:
@@ -196,13 +196,13 @@ def test_garbage_messages_are_counted_too(services: Services) -> None:
         (Outcome.INVALID, "payload", DataCategory.PROFILE),
         (Outcome.INVALID, "payload", DataCategory.PROFILE_INDEXED),
     ]
-    assert services.index.outcome_counts()[0].reason == "payload"
+    assert services.reads.outcome_counts()[0].reason == "payload"
 
 
 def test_unknown_project_is_invalid(services: Services) -> None:
     task = run(services, sample_v1(), project_id=999)
     assert {(o.outcome, o.reason) for o in task.outcomes} == {(Outcome.INVALID, "project_id")}
-    assert services.index.profiles() == []
+    assert services.reads.profiles() == []
 
 
 def test_a_failing_chunk_is_counted_as_a_chunk(services: Services) -> None:
@@ -257,7 +257,7 @@ def test_each_failing_stage_has_its_reason(
     context = dataclasses.replace(services.task_context(), **change)
     task = process_profile_task(message(services, profile()), context=context)
     assert {(o.outcome, o.reason) for o in task.outcomes} == {(Outcome.INVALID, reason)}
-    counts = {(c.reason, c.category) for c in services.index.outcome_counts()}
+    counts = {(c.reason, c.category) for c in services.reads.outcome_counts()}
     assert (reason, DataCategory.PROFILE_INDEXED) in counts
 
 
@@ -270,7 +270,7 @@ def test_normalization_failure_has_its_reason(services: Services, monkeypatch: p
     assert {(o.outcome, o.reason) for o in task.outcomes} == {
         (Outcome.INVALID, "profiling_failed_normalization")
     }
-    assert services.index.profiles() == []
+    assert services.reads.profiles() == []
 
 
 def test_the_worker_goes_on_after_a_failure(services: Services) -> None:
@@ -281,14 +281,14 @@ def test_the_worker_goes_on_after_a_failure(services: Services) -> None:
 def test_outcomes_survive_a_restart(services: Services, tmp_path: Any) -> None:
     run(services, sample_v1())
     run(services, raw=b"nope")
-    services.index.close()
-    from profd.store import Index
+    services.reads.close()
+    from profd.services import open_reads
 
-    reopened = Index(services.settings.index_path)
+    reopened = open_reads(services.settings.index_url)
     counts = {(c.outcome, c.reason, c.category): c.quantity for c in reopened.outcome_counts()}
+    reopened.close()
     assert counts[(Outcome.ACCEPTED, None, DataCategory.PROFILE_INDEXED)] == 1
     assert counts[(Outcome.INVALID, "profiling_invalid_json", DataCategory.PROFILE)] == 1
-    services.index = reopened
 
 
 def test_a_bus_message_from_relay_is_processed(services: Services) -> None:
@@ -297,9 +297,9 @@ def test_a_bus_message_from_relay_is_processed(services: Services) -> None:
 
     raw = shared_file("fixtures/sdk/kafka-profiles-example.msgpack").read_bytes()
     organization, _ = services.default_project()
-    services.index.create_project(organization.id, "second")
+    services.directory.create_project(organization.id, "second")
     task = process_profile_task(raw, context=services.task_context())
     assert summary(task)[-1] == (Outcome.ACCEPTED, None, DataCategory.PROFILE_INDEXED)
-    metadata = services.index.profile(2, "f8936d284c98435a8761a72eaab29b76")
+    metadata = services.reads.profile(2, "f8936d284c98435a8761a72eaab29b76")
     assert metadata is not None and metadata.platform == "python"
     assert msgspec.json.decode(msgspec.json.encode(services.profiles.load(metadata)))["project_id"] == 2

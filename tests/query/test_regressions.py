@@ -8,7 +8,7 @@ from pathlib import Path
 
 from profd.query.profiles import ProfileFilter
 from profd.query.regressions import regressions
-from profd.store.index import Index
+from profd.store.sqlite import SqliteBackend
 from tests.factories import function_ran, indexed_profile
 
 DAY = 86400.0
@@ -16,7 +16,7 @@ BEFORE = 1_700_000_000.0
 AFTER = BEFORE + DAY
 
 
-def fill(index: Index) -> dict[str, float]:
+def fill(index: SqliteBackend) -> dict[str, float]:
     rng = random.Random(7)
     starts = {}
     for window, slower in ((BEFORE, 1), (AFTER, 2)):
@@ -45,7 +45,7 @@ def fill(index: Index) -> dict[str, float]:
 
 
 def test_only_the_function_that_got_slower_is_reported(tmp_path: Path) -> None:
-    index = Index(tmp_path / "i.sqlite3")
+    index = SqliteBackend(tmp_path / "i.sqlite3")
     starts = fill(index)
     before = ProfileFilter(start=BEFORE, end=BEFORE + DAY)
     after = ProfileFilter(start=AFTER, end=AFTER + DAY)

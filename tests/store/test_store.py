@@ -7,37 +7,16 @@ from profd.analysis.metadata import extract_metadata
 from profd.formats import Kind
 from profd.formats.outcome import DataCategory, Outcome, OutcomeRecord
 from profd.pipeline.outcomes import OutcomeTracker
-from profd.store import BlobStore, Index, ProfileStore
+from profd.store import BlobStore, ProfileStore
 from profd.store.profiles import decompress
+from profd.store.records import ProfileFilter
+from profd.store.sqlite import SqliteBackend
 
 
-def test_blobs_are_written_once(tmp_path: Path) -> None:
-    blobs = BlobStore((tmp_path / "b").as_uri())
-    assert blobs.put_if_absent("1/2/abc", b"first") is True
-    assert blobs.put_if_absent("1/2/abc", b"second") is False
-    assert blobs.get("1/2/abc") == b"first"
-    blobs.delete("1/2/abc")
-    blobs.delete("1/2/abc")
-
-
-def test_index_migrates_once_and_keeps_data(tmp_path: Path) -> None:
-    index = Index(tmp_path / "i.sqlite3")
-    org = index.create_organization("acme")
-    project = index.create_project(org.id, "web")
-    index.close()
-    index = Index(tmp_path / "i.sqlite3")
-    assert index.project(project.id) == project
-    assert len(index.keys(project.id)[0].public_key) == 32
-    assert index.organization_by_slug("acme") == org
-    assert index._query("PRAGMA journal_mode")[0][0] == "wal"
-
-
-def test_has_profiles_flips_once(tmp_path: Path) -> None:
-    index = Index(tmp_path / "i.sqlite3")
+def test_the_tracker_records_outcomes_and_marks_the_project(tmp_path: Path) -> None:
+    index = SqliteBackend(tmp_path / "i.sqlite3")
     project = index.create_project(index.create_organization("o").id, "p")
     tracker = OutcomeTracker(index)
-    assert index.mark_has_profiles(project.id) is True
-    assert index.mark_has_profiles(project.id) is False
     tracker.track_outcome(1, project.id, None, Outcome.ACCEPTED, category=DataCategory.PROFILE)
     tracker.track_outcome(
         1, project.id, None, Outcome.INVALID, "profiling_failed_normalization", category=DataCategory.PROFILE
@@ -47,10 +26,11 @@ def test_has_profiles_flips_once(tmp_path: Path) -> None:
         (Outcome.ACCEPTED, None, 1),
         (Outcome.INVALID, "profiling_failed_normalization", 1),
     ]
+    assert index.project(project.id).has_profiles  # type: ignore[union-attr]
 
 
 def test_profiles_are_stored_compressed_and_indexed_once(tmp_path: Path) -> None:
-    index = Index(tmp_path / "i.sqlite3")
+    index = SqliteBackend(tmp_path / "i.sqlite3")
     store = ProfileStore(BlobStore((tmp_path / "b").as_uri()), index)
     profile = {
         "version": "2",
@@ -92,7 +72,7 @@ def test_profiles_are_stored_compressed_and_indexed_once(tmp_path: Path) -> None
 
 
 def test_unsampled_profiles_keep_only_their_functions(tmp_path: Path) -> None:
-    index = Index(tmp_path / "i.sqlite3")
+    index = SqliteBackend(tmp_path / "i.sqlite3")
     store = ProfileStore(BlobStore((tmp_path / "b").as_uri()), index)
     profile = {
         "version": "1",
@@ -149,19 +129,8 @@ def test_v1_metadata_reads_the_transaction() -> None:
     )
 
 
-def test_a_directory_in_the_way_is_a_conflict_not_a_copy(tmp_path: Path) -> None:
-    import pytest
-
-    from profd.store.blobs import BlobConflict
-
-    blobs = BlobStore((tmp_path / "b").as_uri())
-    blobs.put_if_absent("1/2/abc/def", b"chunk")
-    with pytest.raises(BlobConflict):
-        blobs.put_if_absent("1/2/abc", b"profile")
-
-
 def test_retention_deletes_old_profiles_and_their_rows(tmp_path: Path) -> None:
-    index = Index(tmp_path / "i.sqlite3")
+    index = SqliteBackend(tmp_path / "i.sqlite3")
     blobs = BlobStore((tmp_path / "b").as_uri())
     store = ProfileStore(blobs, index)
 
@@ -188,17 +157,16 @@ def test_retention_deletes_old_profiles_and_their_rows(tmp_path: Path) -> None:
     assert store.expire(now=1_000_000.0 + 2 * 86400) == 1
     assert index.profiles() == [new]
     assert index.functions(2, old.profile_id) == []
-    assert index.select("SELECT COUNT(*) FROM flame_nodes WHERE profile_id = ?", (old.profile_id,))[0][0] == 0
+    assert [t.occurrences for t in index.path_totals(1, ProfileFilter())] == [1, 1]  # the new one's
     assert not (tmp_path / "b" / old.blob_key).exists() and (tmp_path / "b" / new.blob_key).exists()
     assert store.expire(now=1_000_000.0 + 2 * 86400) == 0
 
 
 def test_outcomes_expire_with_their_organizations_retention(tmp_path: Path) -> None:
     """Outcomes used to be kept for ever."""
-    index = Index(tmp_path / "i.sqlite3")
+    index = SqliteBackend(tmp_path / "i.sqlite3")
     store = ProfileStore(BlobStore((tmp_path / "b").as_uri()), index, default_retention_days=90)
-    short = index.create_organization("short")
-    index._db.execute("UPDATE organizations SET retention_days = 7 WHERE id = ?", (short.id,))
+    short = index.create_organization("short", retention_days=7)
     day = 86400.0
     now = 1_000 * day
 
@@ -217,5 +185,9 @@ def test_outcomes_expire_with_their_organizations_retention(tmp_path: Path) -> N
 
     index.record_outcomes([outcome(short.id, 8), outcome(short.id, 6), outcome(99, 91), outcome(99, 89)])
     store.expire(now=now)
-    left = index.select("SELECT org_id, timestamp FROM outcomes ORDER BY org_id")
-    assert [(row[0], round((now - row[1]) / day)) for row in left] == [(short.id, 6), (99, 89)]
+    left = [
+        (org_id, round((now - bucket.bucket) / day))
+        for org_id in (short.id, 99)
+        for bucket in index.outcome_series(org_id, start=None, end=None, interval=86400)
+    ]
+    assert left == [(short.id, 6), (99, 89)]

@@ -33,7 +33,7 @@ EVENT_ENVELOPE = (
 
 def client_and_key(services: Services) -> tuple[TestClient, str, int]:
     _, project = services.default_project()
-    key = services.index.keys(project.id)[0]
+    key = services.directory.keys(project.id)[0]
     return TestClient(create_app(services, run_worker=False)), key.public_key, project.id
 
 

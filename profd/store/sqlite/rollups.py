@@ -19,9 +19,7 @@ import msgspec
 from profd.analysis import histogram
 from profd.analysis.flame import FlameNode
 from profd.analysis.metadata import ProfileMetadata
-
-HOUR = 3600
-EXAMPLES = 5  # example profiles kept per function and bucket, as Sentry's groupUniqArray(5)
+from profd.store.records import EXAMPLES, HOUR
 
 _examples = msgspec.json.Decoder(list[str]).decode
 _times = msgspec.json.Decoder(list[int]).decode

@@ -1,0 +1,289 @@
+"""`ProfileReads` in SQLite: selections of profiles turned into SQL over the per-profile rows
+and the hourly rollup buckets (profd.store.sqlite.rollups)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from profd.analysis import histogram
+from profd.analysis.functions import FunctionMetrics
+from profd.analysis.metadata import ProfileMetadata
+from profd.formats.outcome import DataCategory, Outcome
+from profd.store.records import (
+    FunctionRollup,
+    OutcomeBucket,
+    OutcomeCount,
+    PathTotal,
+    ProfileFilter,
+    ProfileFunction,
+    Sort,
+)
+from profd.store.sqlite.database import Database
+from profd.store.sqlite.index import metadata
+
+SORTS: dict[str, str] = {"start": "start", "duration": "duration_ns"}
+
+_times = msgspec.json.Decoder(list[int]).decode
+_examples = msgspec.json.Decoder(list[str]).decode
+
+# Per-path sums joined to the path's frame.
+_FRAME = "SELECT t.*, fp.parent, fp.name, fp.package, fp.in_app FROM ({}) t JOIN flame_paths fp ON fp.path = t.path"
+
+
+def conditions(
+    where: ProfileFilter,
+    organization_id: int,
+    table: str,
+    time_column: str,
+    start: float | None,
+    end: float | None,
+    *,
+    sampled: bool,
+) -> tuple[str, list[Any]]:
+    """The selection's organization, project and dimension conditions on a table that has
+    those columns (profiles `p`, rollup buckets `b`), with [start, end) on `time_column`."""
+    t = f"{table}." if table else ""
+    clauses = [f"{t}organization_id = ?"] + ([f"{t}sampled"] if sampled else [])
+    params: list[Any] = [organization_id]
+    if where.project_ids:
+        clauses.append(f"{t}project_id IN ({', '.join('?' for _ in where.project_ids)})")
+        params.extend(where.project_ids)
+    for column, value in where.dimensions():
+        if value is not None:
+            clauses.append(f"{t}{column} = ?")
+            params.append(value)
+    if start is not None:
+        clauses.append(f"{t}{time_column} >= ?")
+        params.append(start)
+    if end is not None:
+        clauses.append(f"{t}{time_column} < ?")
+        params.append(end)
+    return " AND ".join(clauses), params
+
+
+def profile_where(where: ProfileFilter, organization_id: int, table: str = "") -> tuple[str, list[Any]]:
+    """Conditions on the profiles table (named `table` in a join)."""
+    return conditions(where, organization_id, table, "start", where.start, where.end, sampled=True)
+
+
+def bucket_where(hours: ProfileFilter, organization_id: int) -> tuple[str, list[Any]]:
+    """Conditions on the rollup buckets (`b`) of the selection's hours."""
+    return conditions(hours, organization_id, "b", "hour", hours.start, hours.end, sampled=False)
+
+
+def _path_totals(rows: list[Any]) -> list[PathTotal]:
+    return [
+        PathTotal(path, parent, name, package, bool(in_app), occurrences, samples, duration, self_time)
+        for path, occurrences, samples, duration, self_time, parent, name, package, in_app in rows
+    ]
+
+
+class SqliteReads:
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def close(self) -> None:
+        self._db.close()
+
+    # -- single profiles -----------------------------------------------------------------
+
+    def profile(self, project_id: int, profile_id: str) -> ProfileMetadata | None:
+        rows = self._db.query(
+            "SELECT * FROM profiles WHERE project_id = ? AND profile_id = ?", (project_id, profile_id)
+        )
+        return metadata(rows[0]) if rows else None
+
+    def find_profile(self, profile_id: str) -> ProfileMetadata | None:
+        rows = self._db.query("SELECT * FROM profiles WHERE profile_id = ? LIMIT 1", (profile_id,))
+        return metadata(rows[0]) if rows else None
+
+    def profiles(self, project_id: int | None = None, limit: int = 100) -> list[ProfileMetadata]:
+        if project_id is None:
+            rows = self._db.query(
+                "SELECT * FROM profiles WHERE sampled ORDER BY start DESC LIMIT ?", (limit,)
+            )
+        else:
+            rows = self._db.query(
+                "SELECT * FROM profiles WHERE sampled AND project_id = ? ORDER BY start DESC LIMIT ?",
+                (project_id, limit),
+            )
+        return [metadata(row) for row in rows]
+
+    def functions(self, project_id: int, profile_id: str) -> list[FunctionMetrics]:
+        rows = self._db.query(
+            "SELECT * FROM functions WHERE project_id = ? AND profile_id = ? ORDER BY sum_self_time_ns DESC,"
+            " fingerprint",
+            (project_id, profile_id),
+        )
+        return [
+            FunctionMetrics(
+                fingerprint=row["fingerprint"],
+                function=row["function"],
+                package=row["package"],
+                in_app=bool(row["in_app"]),
+                thread_id=row["thread_id"],
+                self_times_ns=_times(row["self_times_ns"]),
+                total_times_ns=_times(row["total_times_ns"]),
+                sum_self_time_ns=row["sum_self_time_ns"],
+                sample_count=row["sample_count"],
+                max_duration=row["max_duration_ns"],
+            )
+            for row in rows
+        ]
+
+    # -- selections, profile by profile -------------------------------------------------
+
+    def list_profiles(
+        self,
+        organization_id: int,
+        where: ProfileFilter,
+        *,
+        sort: Sort,
+        descending: bool,
+        after: tuple[float | int, str] | None,
+        limit: int,
+    ) -> list[ProfileMetadata]:
+        column = SORTS[sort]
+        sql_where, params = profile_where(where, organization_id)
+        if after is not None:
+            comparison = "<" if descending else ">"
+            sql_where += f" AND ({column}, profile_id) {comparison} (?, ?)"
+            params.extend(after)
+        direction = "DESC" if descending else "ASC"
+        rows = self._db.query(
+            f"SELECT * FROM profiles WHERE {sql_where} ORDER BY {column} {direction}, profile_id {direction}"
+            " LIMIT ?",
+            (*params, limit),
+        )
+        return [metadata(row) for row in rows]
+
+    def count_profiles(self, organization_id: int, where: ProfileFilter) -> int:
+        sql_where, params = profile_where(where, organization_id, table="p")
+        return int(self._db.query(f"SELECT COUNT(*) FROM profiles p WHERE {sql_where}", params)[0][0])
+
+    def path_totals(self, organization_id: int, where: ProfileFilter) -> list[PathTotal]:
+        sql_where, params = profile_where(where, organization_id, table="p")
+        return _path_totals(
+            self._db.query(
+                _FRAME.format(
+                    "SELECT f.path, COUNT(*), SUM(f.sample_count), SUM(f.duration_ns), SUM(f.self_time_ns)"
+                    " FROM profiles p JOIN flame_nodes f ON f.project_id = p.project_id AND f.profile_id ="
+                    f" p.profile_id WHERE {sql_where} GROUP BY f.path"
+                ),
+                params,
+            )
+        )
+
+    def path_durations(
+        self, organization_id: int, where: ProfileFilter, sample: int
+    ) -> list[tuple[int, int]]:
+        sql_where, params = profile_where(where, organization_id, table="p")
+        rows = self._db.query(
+            "SELECT f.path, f.duration_ns FROM (SELECT p.project_id, p.profile_id FROM profiles p"
+            f" WHERE {sql_where} ORDER BY p.profile_id LIMIT ?) s"
+            " JOIN flame_nodes f ON f.project_id = s.project_id AND f.profile_id = s.profile_id",
+            (*params, sample),
+        )
+        return [(path, duration) for path, duration in rows]
+
+    def profile_functions(self, organization_id: int, where: ProfileFilter) -> list[ProfileFunction]:
+        sql_where, params = profile_where(where, organization_id, table="p")
+        rows = self._db.query(
+            "SELECT f.project_id, f.profile_id, f.fingerprint, f.function, f.package, f.in_app, f.self_times_ns,"
+            " f.max_duration_ns"
+            " FROM functions f JOIN profiles p ON p.project_id = f.project_id AND p.profile_id = f.profile_id"
+            f" WHERE {sql_where}",
+            params,
+        )
+        return [
+            ProfileFunction(
+                project, profile, fingerprint, function, package, bool(in_app), _times(times), worst
+            )
+            for project, profile, fingerprint, function, package, in_app, times, worst in rows
+        ]
+
+    # -- selections of whole hours, from the rollups -------------------------------------
+
+    def rollup_profile_count(self, organization_id: int, hours: ProfileFilter) -> int:
+        sql_where, params = bucket_where(hours, organization_id)
+        return int(
+            self._db.query(
+                f"SELECT IFNULL(SUM(b.profiles), 0) FROM rollup_buckets b WHERE {sql_where}", params
+            )[0][0]
+        )
+
+    def rollup_path_totals(self, organization_id: int, hours: ProfileFilter) -> list[PathTotal]:
+        sql_where, params = bucket_where(hours, organization_id)
+        return _path_totals(
+            self._db.query(
+                _FRAME.format(
+                    "SELECT r.path, SUM(r.occurrences), SUM(r.sample_count), SUM(r.duration_ns),"
+                    " SUM(r.self_time_ns) FROM rollup_buckets b JOIN flame_rollup r ON r.bucket = b.id"
+                    f" WHERE {sql_where} GROUP BY r.path"
+                ),
+                params,
+            )
+        )
+
+    def rollup_functions(self, organization_id: int, hours: ProfileFilter) -> list[FunctionRollup]:
+        sql_where, params = bucket_where(hours, organization_id)
+        rows = self._db.query(
+            "SELECT b.project_id, r.fingerprint, r.function, r.package, r.in_app, r.occurrences,"
+            " r.sum_self_time_ns, r.worst_ns, r.worst_profile_id, r.examples, r.self_times"
+            f" FROM rollup_buckets b JOIN function_rollup r ON r.bucket = b.id WHERE {sql_where}",
+            params,
+        )
+        return [
+            FunctionRollup(
+                project_id=project,
+                fingerprint=fingerprint,
+                function=function,
+                package=package,
+                in_app=bool(in_app),
+                occurrences=occurrences,
+                sum_self_time_ns=total,
+                worst_ns=worst,
+                worst_profile_id=worst_profile,
+                examples=_examples(examples),
+                self_times=histogram.decode(times),
+            )
+            for project, fingerprint, function, package, in_app, occurrences, total, worst, worst_profile, examples, times in rows
+        ]
+
+    # -- outcomes --------------------------------------------------------------------------
+
+    def outcome_counts(self, project_id: int | None = None) -> list[OutcomeCount]:
+        where, params = ("WHERE project_id = ?", (project_id,)) if project_id is not None else ("", ())
+        rows = self._db.query(
+            "SELECT outcome, reason, category, COUNT(*) AS times, SUM(quantity) AS quantity FROM outcomes "
+            f"{where} GROUP BY outcome, reason, category ORDER BY outcome, category, reason",
+            params,
+        )
+        return [
+            OutcomeCount(Outcome(outcome), reason, DataCategory(category), times, quantity)
+            for outcome, reason, category, times, quantity in rows
+        ]
+
+    def outcome_series(
+        self, organization_id: int, *, start: float | None, end: float | None, interval: int
+    ) -> list[OutcomeBucket]:
+        clauses: list[str] = ["org_id = ?"]
+        params: list[Any] = [organization_id]
+        if start is not None:
+            clauses.append("timestamp >= ?")
+            params.append(start)
+        if end is not None:
+            clauses.append("timestamp < ?")
+            params.append(end)
+        rows = self._db.query(
+            "SELECT CAST(timestamp / ? AS INTEGER) * ? AS bucket, outcome, reason, category,"
+            f" COUNT(*) AS times, SUM(quantity) AS quantity FROM outcomes WHERE {' AND '.join(clauses)}"
+            " GROUP BY bucket, outcome, reason, category ORDER BY bucket, outcome, category, reason",
+            (int(interval), int(interval), *params),
+        )
+        return [
+            OutcomeBucket(bucket, Outcome(outcome), reason, DataCategory(category), times, quantity)
+            for bucket, outcome, reason, category, times, quantity in rows
+        ]

@@ -1,0 +1,119 @@
+"""Random profiles and what summing their rows one by one answers: the oracle the rollup
+reads are checked against (tests/backends/test_index.py, and migrated SQLite files)."""
+
+from __future__ import annotations
+
+import math
+import random
+import uuid
+
+from profd.analysis.flame import FlameNode
+from profd.analysis.functions import FunctionMetrics
+from profd.analysis.metadata import ProfileMetadata
+from profd.query.flame_rollup import PathTotal
+from profd.query.functions import function_metrics
+from profd.store.protocols import ProfileReads
+from profd.store.records import ProfileFilter
+from tests.factories import function_ran, indexed_profile
+
+BASE = 1_700_000_000.0  # a whole hour
+TRANSACTIONS = ["/a", "/b", None]
+RELEASES = ["1.0", "2.0"]
+# A tiny call tree family: (path, parent, name) with paths unique per name chain.
+TREE = [(11, 0, "main"), (12, 11, "work"), (13, 12, "leaf"), (14, 11, "idle"), (15, 14, "leaf")]
+
+Stored = list[tuple[ProfileMetadata, list[FlameNode], list[FunctionMetrics]]]
+
+
+def profiles(count: int, seed: int) -> Stored:
+    rng = random.Random(seed)
+    made = []
+    for _ in range(count):
+        start = BASE + rng.uniform(0, 5 * 3600)
+        metadata = indexed_profile(
+            rng.choice([1, 2]),
+            uuid.UUID(int=rng.getrandbits(128)).hex,
+            start,
+            transaction=rng.choice(TRANSACTIONS),
+            release=rng.choice(RELEASES),
+            sampled=rng.random() > 0.1,
+        )
+        nodes = [
+            FlameNode(
+                path,
+                parent,
+                name,
+                "pkg",
+                True,
+                depth=len(str(path)),
+                sample_count=s,
+                duration_ns=s * 10,
+                self_time_ns=s,
+            )
+            for path, parent, name in rng.sample(TREE, rng.randint(1, len(TREE)))
+            for s in [rng.randint(1, 50)]
+        ]
+        functions = [
+            function_ran(fingerprint, times, package="pkg")
+            for fingerprint in rng.sample([1, 2, 3], rng.randint(0, 3))
+            for times in [[rng.randint(1, 10**9) for _ in range(rng.randint(1, 4))]]
+        ]
+        made.append((metadata, nodes, functions))
+    return made
+
+
+def selected(metadata: ProfileMetadata, where: ProfileFilter) -> bool:
+    return not (
+        not metadata.sampled
+        or (where.project_ids and metadata.project_id not in where.project_ids)
+        or (where.transaction is not None and metadata.transaction_name != where.transaction)
+        or (where.release is not None and metadata.release != where.release)
+        or (where.start is not None and metadata.start < where.start)
+        or (where.end is not None and metadata.start >= where.end)
+    )
+
+
+def brute_force(stored: Stored, where: ProfileFilter) -> dict[int, PathTotal]:
+    totals: dict[int, PathTotal] = {}
+    for metadata, nodes, _ in stored:
+        if not selected(metadata, where):
+            continue
+        for n in nodes:
+            found = totals.setdefault(
+                n.path, PathTotal(n.path, n.parent, n.name, n.package, n.in_app, 0, 0, 0, 0)
+            )
+            found.occurrences += 1
+            found.samples += n.sample_count
+            found.duration_ns += n.duration_ns
+            found.self_time_ns += n.self_time_ns
+    return totals
+
+
+def quantile(ordered: list[int], q: float) -> int:
+    """Nearest rank: the value at ceil(n*q) - 1 of the sorted values (0 for none)."""
+    return ordered[max(0, math.ceil(len(ordered) * q) - 1)] if ordered else 0
+
+
+def check_functions(reads: ProfileReads, stored: Stored, where: ProfileFilter) -> None:
+    """Counts, sums and the slowest profile are exact; percentiles within the histograms' 1%;
+    examples are profiles of the selection where the function ran."""
+    expected: dict[int, list[tuple[int, str, int]]] = {}
+    for metadata, _, functions in stored:
+        if selected(metadata, where):
+            for f in functions:
+                expected.setdefault(f.fingerprint, []).append((f.max_duration, metadata.profile_id, 0))
+                expected[f.fingerprint].extend((t, "", 1) for t in f.self_times_ns)
+    got = function_metrics(reads, 1, where)
+    assert set(got) == set(expected)
+    for fingerprint, row in got.items():
+        times = sorted(t for t, _, is_time in expected[fingerprint] if is_time)
+        worst = max((d, p) for d, p, is_time in expected[fingerprint] if not is_time)
+        ran_in = {p for _, p, is_time in expected[fingerprint] if not is_time}
+        assert row.worst is not None
+        assert (row.count, row.sum, row.worst.profile_id) == (len(times), sum(times), worst[1])
+        examples = {e.profile_id for e in row.examples}
+        assert examples <= ran_in and len(examples) == len(row.examples) == min(5, len(ran_in))
+        assert {e.project_id for e in row.examples} <= {m.project_id for m, _, _ in stored}
+        for q, value in ((0.5, row.p50), (0.95, row.p95), (0.99, row.p99)):
+            exact = quantile(times, q)
+            assert abs(value - exact) <= 0.01 * exact + 1
