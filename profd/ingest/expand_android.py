@@ -1,33 +1,40 @@
 """Relay's rules for Android method-trace profiles: legacy transaction profiles and chunks.
 
-The SDK sends the ART trace base64-encoded in ``sampled_profile``; ingest replaces it with
-the decoded trace in ``profile`` (`profd.formats.art_trace`).  A payload that already has
-a decoded ``profile`` and no ``sampled_profile`` (Relay's own output) is checked the same
-way, so expanding twice changes nothing.
+`expand_profile` and `expand_chunk` are this format's way through ingest, called once per
+item by `profd.ingest.expand`.  The SDK sends the ART trace base64-encoded in
+``sampled_profile``; ingest replaces it with the decoded trace in ``profile``
+(`profd.formats.art_trace`).  A payload that already has a decoded ``profile`` and no
+``sampled_profile`` (Relay's own output) is checked the same way, so expanding twice
+changes nothing.  The fields every format shares are `profd.ingest.fields`; React
+Native's ``js_profile`` is a sample trace, judged by `profd.ingest.expand_sample`.
 """
 
 from __future__ import annotations
 
+import math
 import uuid
 from typing import Any, TypeVar
 
-import msgspec
-
-from profd.formats import android
+from profd.formats import Kind, android
 from profd.formats.android import AndroidChunk, AndroidProfile, AndroidTrace
 from profd.formats.art_trace import decode_art_trace_base64
 from profd.formats.common import DebugMeta
-from profd.formats.sample import TraceV1, TraceV2, Transaction
-from profd.ingest.expand_sample import (
+from profd.formats.sample import Transaction
+from profd.ingest.expand_sample import js_profile
+from profd.ingest.fields import (
     MAX_PROFILE_DURATION_NS,
+    Expanded,
     check_transaction,
-    decode_trace_v1,
-    decode_trace_v2,
+    decode_object,
     decode_typed,
+    default_sdk,
+    document,
+    finish,
     hex_id,
-    normalize_v1,
-    normalize_v2,
+    merge_event,
+    normalize_timestamp,
     reject,
+    shared_fields,
 )
 
 MAX_CHUNK_DURATION_NS = 66_000_000_000
@@ -36,7 +43,53 @@ _NIL = uuid.UUID(int=0).hex
 A = TypeVar("A", AndroidProfile, AndroidChunk)
 
 
-def decode(doc: dict[str, Any], type_: type[A]) -> tuple[A, str | None]:
+def expand_profile(payload: bytes, event: dict[str, Any] | None) -> Expanded:
+    """A legacy Android transaction profile, merged with its transaction `event` if any."""
+    p, sampled = _decode(decode_object(payload), AndroidProfile)
+    p.profile_id = hex_id(p.profile_id, "$.profile_id")
+    if p.timestamp is not None:
+        p.timestamp = normalize_timestamp(p.timestamp, "$.timestamp")
+    shared_fields(p, by_timestamp=False)
+
+    tx = _pick_transaction(p)
+    if p.js_profile is not None:
+        p.js_profile = js_profile(p.js_profile, chunk=False)
+    _expand_trace(p, sampled, chunk=False)
+    merge_event(p, tx, event, overwrite_release=True)
+    p.debug_meta = _proguard_image(p.build_id, p.debug_meta)
+    return finish(Kind.ANDROID, _document(p), p.profile_id, p.platform)
+
+
+def expand_chunk(payload: bytes) -> Expanded:
+    """An Android trace chunk of a continuous profile; its duration is the trace's."""
+    c, sampled = _decode(decode_object(payload), AndroidChunk)
+    c.chunk_id = hex_id(c.chunk_id, "$.chunk_id")
+    c.profiler_id = hex_id(c.profiler_id, "$.profiler_id")
+    if not math.isfinite(c.timestamp):
+        raise reject("profiling_invalid_json", "timestamp is not a finite number", "$.timestamp")
+    shared_fields(c, by_timestamp=True)
+
+    if c.js_profile is not None:
+        c.js_profile = js_profile(c.js_profile, chunk=True)
+    duration = _expand_trace(c, sampled, chunk=True)
+    c.debug_meta = _proguard_image(c.build_id, c.debug_meta)
+    c.client_sdk = c.client_sdk or default_sdk(c.platform)
+    # vroom tells trace chunks from sample chunks by this version.
+    c.version = "2.android-trace"
+    return finish(Kind.ANDROID_CHUNK, _document(c), c.chunk_id, c.platform, c.profiler_id, duration)
+
+
+def _document(profile: AndroidProfile | AndroidChunk) -> dict[str, Any]:
+    doc = document(profile)
+    # `AndroidEvent` leaves out a ``method_id`` of 0 (its default); Relay always writes
+    # it, so a reader written against Relay's output may expect it.
+    for event in doc["profile"]["events"]:
+        if "method_id" not in event:
+            event["method_id"] = 0
+    return doc
+
+
+def _decode(doc: dict[str, Any], type_: type[A]) -> tuple[A, str | None]:
     """Type-check everything but the trace; return the still-encoded ``sampled_profile``."""
     sampled = doc.pop("sampled_profile", None)
     if sampled is not None and not isinstance(sampled, str):
@@ -48,7 +101,7 @@ def decode(doc: dict[str, Any], type_: type[A]) -> tuple[A, str | None]:
     return decode_typed(doc, type_), sampled or None
 
 
-def pick_transaction(profile: AndroidProfile) -> Transaction:
+def _pick_transaction(profile: AndroidProfile) -> Transaction:
     """B3.2 step 2: the first of ``transactions``, else one made of the flat fields."""
     if profile.transactions:
         tx, path = profile.transactions[0], "$.transactions[0]"
@@ -73,31 +126,7 @@ def pick_transaction(profile: AndroidProfile) -> Transaction:
     return tx
 
 
-def normalize_js_profile(js: dict[str, Any], *, chunk: bool) -> dict[str, Any]:
-    """React Native's JS samples: v1 rules in a transaction profile, v2 rules in a chunk.
-
-    Older React Native SDKs put a v1-shaped trace (``elapsed_since_start_ns``) into chunks
-    too (Relay's ``android/chunk/roundtrip.rn.json``); it is judged by the v1 rules."""
-    samples = js.get("samples")
-    first = samples[0] if isinstance(samples, list) and samples else None
-    v1_shaped = isinstance(first, dict) and "timestamp" not in first and "elapsed_since_start_ns" in first
-    if chunk and not v1_shaped:
-        v2 = decode_typed(js, TraceV2, "$.js_profile")
-        decode_trace_v2(v2, "$.js_profile", pac=False)
-        normalize_v2(v2, path="$.js_profile")
-        return _builtins(v2)
-    v1 = decode_typed(js, TraceV1, "$.js_profile")
-    decode_trace_v1(v1, "$.js_profile", pac=False)
-    normalize_v1(v1, path="$.js_profile")
-    return _builtins(v1)
-
-
-def _builtins(trace: TraceV1 | TraceV2) -> dict[str, Any]:
-    out: dict[str, Any] = msgspec.to_builtins(trace)
-    return out
-
-
-def expand_trace(target: AndroidProfile | AndroidChunk, sampled: str | None, *, chunk: bool) -> int:
+def _expand_trace(target: AndroidProfile | AndroidChunk, sampled: str | None, *, chunk: bool) -> int:
     """B3.2 steps 4-6: decode the trace, drop frozen threads, bound the duration; returns it in ns."""
     if sampled is not None:
         target.profile = decode_typed(decode_art_trace_base64(sampled), AndroidTrace, "$.sampled_profile")
@@ -185,15 +214,7 @@ def _duration_ns(value: object) -> int | None:
     return secs * 1_000_000_000 + nanos
 
 
-def write_method_ids(events: list[dict[str, Any]]) -> None:
-    """`AndroidEvent` leaves out a ``method_id`` of 0 (its default); Relay always writes
-    it, so a reader written against Relay's output may expect it."""
-    for event in events:
-        if "method_id" not in event:
-            event["method_id"] = 0
-
-
-def proguard_image(build_id: str | None, debug_meta: DebugMeta | None) -> DebugMeta | None:
+def _proguard_image(build_id: str | None, debug_meta: DebugMeta | None) -> DebugMeta | None:
     """B3.2 step 8: without debug images, ``build_id`` names the ProGuard mapping."""
     if not build_id or debug_meta is not None:
         return debug_meta

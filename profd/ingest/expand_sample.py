@@ -1,27 +1,27 @@
 """Relay's rules for the sample format: v1 transaction profiles and v2 chunks.
 
-Decoding turns the SDK's loose JSON (numbers as strings, frame key aliases, addresses in
-any hex spelling) into the typed structs of `profd.formats.sample`; normalizing applies
-Relay's clean-up (idle edges, single-sample threads, duration caps, pointer-auth bits)
-and its rejections.  The Android module reuses the trace rules for React Native's
-``js_profile``, which is a sample trace.  Measurements and debug images, which every
-format carries in the same shape, are normalized here too.
+`expand_v1` and `expand_v2` are this format's way through ingest, called once per item by
+`profd.ingest.expand`.  Decoding turns the SDK's loose JSON (numbers as strings, frame
+key aliases, addresses in any hex spelling) into the typed structs of
+`profd.formats.sample`; normalizing applies Relay's clean-up (idle edges, single-sample
+threads, duration caps, pointer-auth bits) and its rejections.  React Native's
+``js_profile`` inside an Android profile is a sample trace too: `js_profile` judges it
+for `profd.ingest.expand_android`.  The fields every format shares (ids, timestamps,
+measurements, debug images, the transaction's event) are `profd.ingest.fields`.
 """
 
 from __future__ import annotations
 
 import math
-import re
-import uuid
 from collections import Counter
-from typing import Any, TypeVar
+from typing import Any
 
 import msgspec
 
-from profd.formats.common import DebugMeta
-from profd.formats.errors import FormatError
+from profd.formats import Kind
 from profd.formats.sample import (
     Frame,
+    SampleChunk,
     SampleProfile,
     SampleV2,
     TraceV1,
@@ -29,63 +29,88 @@ from profd.formats.sample import (
     Transaction,
     check_trace,
 )
+from profd.ingest.fields import (
+    MAX_PROFILE_DURATION_NS,
+    Expanded,
+    check_transaction,
+    check_u64,
+    decode_typed,
+    default_sdk,
+    document,
+    finish,
+    hex_id,
+    merge_event,
+    normalize_timestamp,
+    parse_addr,
+    reject,
+    shared_fields,
+)
 
-MAX_PROFILE_DURATION_NS = 30_000_000_000
 # Chunks are cut every 60 s; Relay allows some slack on top.
 MAX_CHUNK_DURATION_S = 66.0
 # arm64e return addresses carry pointer-authentication bits above bit 36.
 PAC_MASK = 0x0000_000F_FFFF_FFFF
-U64_MAX = 2**64 - 1
-_HEX = re.compile(r"(?:0[xX])?0*[0-9a-fA-F]{1,16}")
-
-T = TypeVar("T")
 
 
-def reject(reason: str, message: str, path: str = "$") -> FormatError:
-    """The error for a rejected profile; `reason` is Relay's discard reason."""
-    return FormatError(message, path, reason)
+def expand_v1(payload: bytes, event: dict[str, Any] | None) -> Expanded:
+    """A v1 transaction profile, merged with its transaction `event` when there is one."""
+    p = decode_typed(payload, SampleProfile)
+    p.event_id = hex_id(p.event_id or p.profile_id, "$.event_id")
+    p.profile_id = None
+    if p.timestamp is None:
+        raise reject("profiling_invalid_json", "missing field `timestamp`", "$.timestamp")
+    p.timestamp = normalize_timestamp(p.timestamp, "$.timestamp")
+    p.release = p.release or None
+    shared_fields(p, by_timestamp=False)
+    pac = _uses_pac(p.platform, p.device.architecture)
+    _decode_trace_v1(p.profile, "$.profile", pac=pac)
+
+    _check_cocoa_metadata(p)
+    tx = _pick_transaction(p)
+    window = (tx.relative_start_ns, tx.relative_end_ns) if tx.relative_end_ns > 0 else None
+    _normalize_v1(p.profile, window=window)
+    merge_event(p, tx, event, overwrite_release=False)
+    return finish(Kind.SAMPLE_V1, document(p), p.event_id, p.platform)
 
 
-def decode_typed(data: bytes | Any, type_: type[T], prefix: str = "$") -> T:
-    """Bytes are decoded as JSON, anything else converted; both lax about numbers in strings."""
-    try:
-        if isinstance(data, bytes):
-            return msgspec.json.decode(data, type=type_, strict=False)
-        return msgspec.convert(data, type_, strict=False)
-    except msgspec.ValidationError as e:
-        message, _, path = str(e).partition(" - at ")
-        raise reject("profiling_invalid_json", message, prefix + path.strip("`")[1:]) from None
-    except (msgspec.DecodeError, UnicodeDecodeError, RecursionError) as e:
-        # msgspec reports bad UTF-8 inside a string as a UnicodeDecodeError, and JSON nested
-        # deeper than its guard (about 1,000 levels) as a RecursionError.
-        raise reject("profiling_invalid_json", f"invalid JSON: {e}") from None
+def expand_v2(payload: bytes) -> Expanded:
+    """A v2 chunk of a continuous profile; its duration is the span of its samples."""
+    c = decode_typed(payload, SampleChunk)
+    c.chunk_id = hex_id(c.chunk_id, "$.chunk_id")
+    c.profiler_id = hex_id(c.profiler_id, "$.profiler_id")
+    c.release = c.release or None
+    shared_fields(c, by_timestamp=True)
+    _decode_trace_v2(c.profile, "$.profile", pac=c.platform == "cocoa")
+    span = _normalize_v2(c.profile)
+    c.client_sdk = c.client_sdk or default_sdk(c.platform)
+    return finish(Kind.SAMPLE_V2, document(c), c.chunk_id, c.platform, c.profiler_id, round(span * 1e9))
 
 
-def hex_id(value: str | None, path: str) -> str:
-    """Relay's ids are UUIDs, written back as 32 lowercase hex digits."""
-    if value is None:
-        raise reject("profiling_invalid_json", "missing id", path)
-    try:
-        return uuid.UUID(value).hex
-    except ValueError:
-        raise reject("profiling_invalid_json", f"{value[:64]!r} is not a UUID", path) from None
+def js_profile(js: dict[str, Any], *, chunk: bool) -> dict[str, Any]:
+    """React Native's JS samples: v1 rules in a transaction profile, v2 rules in a chunk.
+
+    Older React Native SDKs put a v1-shaped trace (``elapsed_since_start_ns``) into chunks
+    too (Relay's ``android/chunk/roundtrip.rn.json``); it is judged by the v1 rules."""
+    samples = js.get("samples")
+    first = samples[0] if isinstance(samples, list) and samples else None
+    v1_shaped = isinstance(first, dict) and "timestamp" not in first and "elapsed_since_start_ns" in first
+    if chunk and not v1_shaped:
+        v2 = decode_typed(js, TraceV2, "$.js_profile")
+        _decode_trace_v2(v2, "$.js_profile", pac=False)
+        _normalize_v2(v2, path="$.js_profile")
+        return _builtins(v2)
+    v1 = decode_typed(js, TraceV1, "$.js_profile")
+    _decode_trace_v1(v1, "$.js_profile", pac=False)
+    _normalize_v1(v1, path="$.js_profile")
+    return _builtins(v1)
 
 
-def parse_addr(value: object, path: str) -> int:
-    """An address as SDKs write it: a hex string (any case, zero-padded or not) or a number."""
-    if isinstance(value, str) and _HEX.fullmatch(value):
-        return int(value, 16)
-    if type(value) is int and 0 <= value <= U64_MAX:
-        return value
-    raise reject("profiling_invalid_json", f"{str(value)[:64]!r} is not a hex address", path)
+def _builtins(trace: TraceV1 | TraceV2) -> dict[str, Any]:
+    out: dict[str, Any] = msgspec.to_builtins(trace)
+    return out
 
 
-def check_u64(value: int, path: str) -> None:
-    if not 0 <= value <= U64_MAX:
-        raise reject("profiling_invalid_json", f"{value} is not an unsigned 64-bit number", path)
-
-
-def canonical_frames(frames: list[Frame], path: str, *, pac: bool) -> list[Frame]:
+def _canonical_frames(frames: list[Frame], path: str, *, pac: bool) -> list[Frame]:
     """Keep the keys Relay keeps, folding its aliases; fields a client must not set
     (``data``, ``status``, ``symbol``...) belong to symbolication and are dropped."""
     out = []
@@ -111,16 +136,16 @@ def canonical_frames(frames: list[Frame], path: str, *, pac: bool) -> list[Frame
     return out
 
 
-def decode_trace_v1(trace: TraceV1, path: str, *, pac: bool) -> None:
+def _decode_trace_v1(trace: TraceV1, path: str, *, pac: bool) -> None:
     for i, s in enumerate(trace.samples):
         check_u64(s.thread_id, f"{path}.samples[{i}].thread_id")
         check_u64(s.elapsed_since_start_ns, f"{path}.samples[{i}].elapsed_since_start_ns")
         # `state` is vroom's annotation, never an SDK's.
         s.state = None
-    trace.frames = canonical_frames(trace.frames, f"{path}.frames", pac=pac)
+    trace.frames = _canonical_frames(trace.frames, f"{path}.frames", pac=pac)
 
 
-def decode_trace_v2(trace: TraceV2, path: str, *, pac: bool) -> None:
+def _decode_trace_v2(trace: TraceV2, path: str, *, pac: bool) -> None:
     for i, s in enumerate(trace.samples):
         if not math.isfinite(s.timestamp):
             raise reject(
@@ -128,14 +153,14 @@ def decode_trace_v2(trace: TraceV2, path: str, *, pac: bool) -> None:
             )
         if not isinstance(s.thread_id, str):
             s.thread_id = str(s.thread_id)
-    trace.frames = canonical_frames(trace.frames, f"{path}.frames", pac=pac)
+    trace.frames = _canonical_frames(trace.frames, f"{path}.frames", pac=pac)
 
 
-def uses_pac(platform: str, architecture: str | None) -> bool:
+def _uses_pac(platform: str, architecture: str | None) -> bool:
     return platform == "cocoa" and architecture in ("arm64", "arm64e")
 
 
-def check_cocoa_metadata(profile: SampleProfile) -> None:
+def _check_cocoa_metadata(profile: SampleProfile) -> None:
     """Cocoa profiles feed device classification, so Relay insists on the device fields."""
     if profile.platform != "cocoa":
         return
@@ -157,20 +182,7 @@ def check_cocoa_metadata(profile: SampleProfile) -> None:
         )
 
 
-def check_transaction(tx: Transaction, path: str) -> None:
-    """Ids become UUID hex; a nil id or trace id, or an empty name, is not a transaction."""
-    tx.id = hex_id(tx.id, f"{path}.id")
-    tx.trace_id = hex_id(tx.trace_id, f"{path}.trace_id")
-    for name in ("active_thread_id", "relative_start_ns", "relative_end_ns"):
-        check_u64(getattr(tx, name), f"{path}.{name}")
-    nil = uuid.UUID(int=0).hex
-    if tx.id == nil or tx.trace_id == nil or not tx.name:
-        raise reject(
-            "profiling_invalid_transaction_metadata", "transaction needs an id, a trace_id and a name", path
-        )
-
-
-def pick_transaction(profile: SampleProfile) -> Transaction:
+def _pick_transaction(profile: SampleProfile) -> Transaction:
     """SDKs send a one-element ``transactions`` list; Relay keeps its first element."""
     path = "$.transaction"
     if profile.transaction is None and profile.transactions:
@@ -188,7 +200,7 @@ def _active(stack_id: int, nonempty: list[bool]) -> bool:
     return 0 <= stack_id < len(nonempty) and nonempty[stack_id]
 
 
-def normalize_v1(trace: TraceV1, *, window: tuple[int, int] | None = None, path: str = "$.profile") -> None:
+def _normalize_v1(trace: TraceV1, *, window: tuple[int, int] | None = None, path: str = "$.profile") -> None:
     """B3.1 steps 5-13 on a decoded v1 trace (frames already canonical, PAC already masked)."""
     samples = trace.samples
     if window is not None:
@@ -232,7 +244,7 @@ def normalize_v1(trace: TraceV1, *, window: tuple[int, int] | None = None, path:
         trace.queue_metadata = {k: v for k, v in trace.queue_metadata.items() if k in queues}
 
 
-def normalize_v2(trace: TraceV2, *, path: str = "$.profile") -> float:
+def _normalize_v2(trace: TraceV2, *, path: str = "$.profile") -> float:
     """B3.3 steps 1-7 on a decoded v2 trace; returns the chunk's span in seconds."""
     nonempty = [bool(stack) for stack in trace.stacks]
     active = Counter(s.thread_id for s in trace.samples if _active(s.stack_id, nonempty))
@@ -255,124 +267,3 @@ def normalize_v2(trace: TraceV2, *, path: str = "$.profile") -> float:
 
 def _timestamp(sample: SampleV2) -> float:
     return sample.timestamp
-
-
-# -- measurements and debug images (B3.6, B3.7), the same in every format -----------------
-
-_UNITS = {
-    "nanosecond": "nanosecond",
-    "ns": "nanosecond",
-    "hertz": "hertz",
-    "hz": "hertz",
-    "byte": "byte",
-    "percent": "percent",
-    "nanojoule": "nanojoule",
-    "nj": "nanojoule",
-}
-# What Rust's f64 parser accepts (Android SDK 6.8.0 sent values as strings).
-_FLOAT = re.compile(r"[+-]?(?:\d+\.?\d*(?:[eE][+-]?\d+)?|\.\d+(?:[eE][+-]?\d+)?|inf|infinity|nan)", re.I)
-_IMAGE_TYPES = ("macho", "symbolic", "sourcemap", "proguard")
-_IMAGE_REQUIRED = {"proguard": ("uuid",), "sourcemap": ("code_file", "debug_id")}
-_IMAGE_ALIASES = (("name", "code_file"), ("id", "debug_id"), ("build_id", "uuid"))
-_DEBUG_ID = re.compile(
-    r"([0-9a-f]{8})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{4})-?([0-9a-f]{12})(?:[-.]?([0-9a-f]{1,8}))?",
-    re.I,
-)
-
-
-def _u64(value: object, path: str) -> int:
-    if isinstance(value, str) and value.isascii() and value.isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise reject("profiling_invalid_json", f"{str(value)[:40]!r} is not an integer", path)
-    check_u64(value, path)
-    return value
-
-
-def _f64(value: object, path: str) -> float:
-    if isinstance(value, str) and _FLOAT.fullmatch(value):
-        return float(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            return float(value)
-        except OverflowError:
-            pass
-    raise reject("profiling_invalid_json", f"{str(value)[:40]!r} is not a number", path)
-
-
-def measurements(raw: dict[str, Any] | None, *, by_timestamp: bool) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    out: dict[str, Any] = {}
-    for name, measurement in raw.items():
-        path = f"$.measurements.{name}"
-        unit = measurement.get("unit") if isinstance(measurement, dict) else None
-        values = measurement.get("values") if isinstance(measurement, dict) else None
-        if not isinstance(unit, str) or unit not in _UNITS or not isinstance(values, list):
-            raise reject("profiling_invalid_json", "a measurement needs a known unit and values", path)
-        normalized = []
-        for i, value in enumerate(values):
-            at = f"{path}.values[{i}]"
-            if not isinstance(value, dict):
-                raise reject("profiling_invalid_json", "a measurement value is an object", at)
-            key = "timestamp" if by_timestamp else "elapsed_since_start_ns"
-            if key not in value:
-                raise reject("profiling_invalid_json", f"missing field `{key}`", at)
-            entry: dict[str, Any] = {}
-            if "elapsed_since_start_ns" in value:
-                entry["elapsed_since_start_ns"] = _u64(value["elapsed_since_start_ns"], at)
-            if "timestamp" in value:
-                entry["timestamp"] = _f64(value["timestamp"], f"{at}.timestamp")
-            # A value that was infinite is written as null (serde_json does too); keep it
-            # readable so that expanding twice gives the same result.
-            v = value.get("value")
-            entry["value"] = None if v is None and "value" in value else _f64(v, f"{at}.value")
-            normalized.append(entry)
-        out[name] = {"unit": _UNITS[unit], "values": normalized}
-    return out
-
-
-def debug_images(debug_meta: DebugMeta | None) -> None:
-    """Canonical keys and spellings for the image types Relay knows; other types (SDKs
-    add new ones before ingest learns them) pass through untouched."""
-    if debug_meta is None:
-        return
-    for i, image in enumerate(debug_meta.images):
-        kind = image.get("type")
-        if kind not in _IMAGE_TYPES:
-            continue
-        path = f"$.debug_meta.images[{i}]"
-        for alias, key in _IMAGE_ALIASES:
-            if alias in image:
-                value = image.pop(alias)
-                image.setdefault(key, value)
-        for key in ("image_addr", "image_vmaddr"):
-            if key in image:
-                image[key] = hex(parse_addr(image[key], f"{path}.{key}"))
-        if "image_size" in image:
-            image["image_size"] = _u64(image["image_size"], f"{path}.image_size")
-        if "debug_id" in image:
-            image["debug_id"] = _debug_id(image["debug_id"], f"{path}.debug_id")
-        if "uuid" in image:
-            image["uuid"] = _uuid(image["uuid"], f"{path}.uuid")
-        for key in _IMAGE_REQUIRED.get(kind, ("debug_id",)):
-            if not isinstance(image.get(key), str):
-                raise reject("profiling_invalid_json", f"missing field `{key}`", path)
-
-
-def _debug_id(value: object, path: str) -> str:
-    m = _DEBUG_ID.fullmatch(value) if isinstance(value, str) else None
-    if m is None:
-        raise reject("profiling_invalid_json", f"{str(value)[:64]!r} is not a debug id", path)
-    text = "-".join(m.group(1, 2, 3, 4, 5)).lower()
-    appendix = int(m[6], 16) if m[6] else 0
-    return f"{text}-{appendix:x}" if appendix else text
-
-
-def _uuid(value: object, path: str) -> str:
-    if isinstance(value, str):
-        try:
-            return str(uuid.UUID(value))
-        except ValueError:
-            pass
-    raise reject("profiling_invalid_json", f"{str(value)[:64]!r} is not a UUID", path)
