@@ -16,7 +16,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import vroomrs
@@ -34,27 +34,54 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 SENTRY = {"min_depth": 1, "filter_system_frames": True, "max_unique_functions": 100}
 
 
+# How many profiles the deterministic inputs give (the live SDK's come on top), and how many
+# functions vroomrs finds in them for each comparison: with ../shared, and without it (only
+# our examples).  A loop that compares fewer has skipped something.
+SHARED_FIXTURES = (SHARED / "fixtures").exists()
+FIXTURE_PROFILES = 18 if SHARED_FIXTURES else 3
+FIXTURE_FUNCTIONS = {
+    "indexed": 157 if SHARED_FIXTURES else 9,
+    "stack fingerprints, system frames filtered": 226 if SHARED_FIXTURES else 9,
+    "stack fingerprints, all frames": 371 if SHARED_FIXTURES else 11,
+}
+
+
+class Stored(NamedTuple):
+    services: Services
+    profiles: list[ProfileMetadata]
+    # The ids `profd process` accepted: every one must be stored and compared.
+    accepted: set[str]
+    # Those of them the examples and ../shared give; the others are the live SDK's.
+    from_fixtures: set[str]
+
+
 def vroomrs_accepts(path: Path) -> bool:
     """Upstream fixtures vroomrs can read as they are or after ingest (profd's or Relay's)."""
     return path.name != "cocoa.json"  # vroom's 2022 format: nothing reads it any more
 
 
 @pytest.fixture(scope="module")
-def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Services, list[ProfileMetadata]]]:
+def stored(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stored]:
     directory = tmp_path_factory.mktemp("parity")
-    inputs = sorted(EXAMPLES.glob("*.json")) + capture_envelopes(directory, seconds=3)
-    if (SHARED / "fixtures").exists():
-        inputs += sorted(p for p in (SHARED / "fixtures" / "upstream").rglob("*.json") if vroomrs_accepts(p))
-        inputs += sorted((SHARED / "fixtures" / "sdk").glob("envelope-*.bin"))
+    fixtures = sorted(EXAMPLES.glob("*.json"))
+    if SHARED_FIXTURES:
+        fixtures += sorted(
+            p for p in (SHARED / "fixtures" / "upstream").rglob("*.json") if vroomrs_accepts(p)
+        )
+        fixtures += sorted((SHARED / "fixtures" / "sdk").glob("envelope-*.bin"))
+    inputs = fixtures + capture_envelopes(directory, seconds=3)
     data_dir = directory / "data"
-    subprocess.run(
+    processed = subprocess.run(
         [sys.executable, "-m", "profd", "process", "--json", "--data-dir", str(data_dir), *map(str, inputs)],
         check=True,
         capture_output=True,
         timeout=600,
     )
+    rows = [json.loads(line) for line in processed.stdout.splitlines()]
+    accepted = [row for row in rows if row["outcome"] == "accepted"]
+    from_fixtures = {row["event_id"] for row in accepted if Path(row["path"]) in fixtures}
     services = open_services(Settings.load(data_dir=data_dir))
-    yield services, _all_profiles(services)
+    yield Stored(services, _all_profiles(services), {row["event_id"] for row in accepted}, from_fixtures)
     services.close()
 
 
@@ -137,6 +164,19 @@ def ours(functions: list[FunctionMetrics]) -> dict[int, tuple[Any, ...]]:
     }
 
 
+def assert_compared_all(stored: Stored, compared: dict[str, int], comparison: str | None = None) -> None:
+    """The loop compared every stored profile (`compared`: id -> functions compared), the
+    stored ones are those `profd process` accepted, and the fixtures gave what they give."""
+    assert {m.profile_id for m in stored.profiles} == stored.accepted
+    assert len(stored.from_fixtures) == FIXTURE_PROFILES
+    assert len(stored.accepted) > FIXTURE_PROFILES, "the live SDK's profiles are missing"
+    assert compared.keys() == stored.accepted
+    if comparison is not None:
+        functions = sum(compared[profile_id] for profile_id in stored.from_fixtures)
+        assert functions == FIXTURE_FUNCTIONS[comparison], (comparison, functions)
+        assert sum(compared.values()) > functions, "no function of the live SDK's profiles was compared"
+
+
 def assert_same(
     expected: dict[int, tuple[Any, ...]], actual: dict[int, tuple[Any, ...]], capped: bool
 ) -> None:
@@ -148,23 +188,23 @@ def assert_same(
     assert actual == expected
 
 
-def test_inputs_cover_every_format(stored: tuple[Services, list[ProfileMetadata]]) -> None:
-    _, profiles = stored
+def test_inputs_cover_every_format(stored: Stored) -> None:
+    profiles = stored.profiles
     kinds = {(m.kind, m.platform) for m in profiles}
     assert ("sample_v1", "python") in kinds and ("sample_v2", "python") in kinds
     assert ("sample_v2", "node") in kinds and ("android", "android") in kinds
-    if (SHARED / "fixtures").exists():
+    if SHARED_FIXTURES:
         assert ("sample_v1", "node") in kinds and ("android_chunk", "android") in kinds
-    names = {f.function for m in profiles for f in stored[0].reads.functions(m.project_id, m.profile_id)}
+    names = {
+        f.function for m in profiles for f in stored.services.reads.functions(m.project_id, m.profile_id)
+    }
     assert {"fib", "render", "handle_request"} <= names  # fib: the real SDK profiles of our workload
 
 
-def test_functions_indexed_at_write_time_match_vroomrs(
-    stored: tuple[Services, list[ProfileMetadata]],
-) -> None:
-    services, profiles = stored
-    compared = 0
-    for metadata in profiles:
+def test_functions_indexed_at_write_time_match_vroomrs(stored: Stored) -> None:
+    services = stored.services
+    compared: dict[str, int] = {}
+    for metadata in stored.profiles:
         kind = Kind(metadata.kind)
         document = services.profiles.load(metadata)
         expected = theirs(vroomrs_profile(document, kind).extract_functions_metrics(**SENTRY))
@@ -178,17 +218,15 @@ def test_functions_indexed_at_write_time_match_vroomrs(
                 assert abs(entry[8] - expected[key][8]) <= 512 * entry[7], (metadata.profile_id, entry[1])
             indexed = ours(profile_functions(as_vroomrs_reads_it(document, kind), kind))
         assert_same(expected, indexed, capped=len(expected) == 100)
-        compared += bool(expected)
-    # Examples and the live SDK alone give a few; with ../shared every upstream fixture joins in.
-    assert compared >= (8 if (SHARED / "fixtures").exists() else 3)
+        compared[metadata.profile_id] = len(expected)
+    assert_compared_all(stored, compared, "indexed")
 
 
 @pytest.mark.parametrize("filter_system_frames", [True, False])
-def test_stack_fingerprints_match_vroomrs(
-    stored: tuple[Services, list[ProfileMetadata]], filter_system_frames: bool
-) -> None:
-    services, profiles = stored
-    for metadata in profiles:
+def test_stack_fingerprints_match_vroomrs(stored: Stored, filter_system_frames: bool) -> None:
+    services = stored.services
+    compared: dict[str, int] = {}
+    for metadata in stored.profiles:
         kind = Kind(metadata.kind)
         document = services.profiles.load(metadata)
         options = {
@@ -206,19 +244,22 @@ def test_stack_fingerprints_match_vroomrs(
             )
         )
         assert_same(expected, actual, capped=len(expected) == 100)
+        compared[metadata.profile_id] = len(expected)
+    frames = "system frames filtered" if filter_system_frames else "all frames"
+    assert_compared_all(stored, compared, f"stack fingerprints, {frames}")
 
 
-def test_normalizing_the_stored_profile_again_changes_nothing(
-    stored: tuple[Services, list[ProfileMetadata]],
-) -> None:
+def test_normalizing_the_stored_profile_again_changes_nothing(stored: Stored) -> None:
     from profd.analysis.normalize import normalize
 
-    services, profiles = stored
-    for metadata in profiles:
-        document = services.profiles.load(metadata)
+    compared: dict[str, int] = {}
+    for metadata in stored.profiles:
+        document = stored.services.profiles.load(metadata)
         again = copy.deepcopy(document)
         normalize(again, Kind(metadata.kind))
         assert again == document, metadata.profile_id
+        compared[metadata.profile_id] = 0
+    assert_compared_all(stored, compared)
 
 
 def test_where_vroomrs_is_wrong_profd_rejects_the_input() -> None:

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 from typer.testing import CliRunner
@@ -48,6 +51,26 @@ def test_process_examples_then_read_the_index(tmp_path: Path) -> None:
     counted = {(o["outcome"], o["reason"], o["category"]): o["quantity"] for o in outcomes}
     assert counted[("accepted", None, "profile_indexed")] == 2
     assert counted[("invalid", "profiling_malformed_stacks", "profile_indexed")] == 1
+
+
+def test_profiles_list_shows_every_id_whole_in_80_columns(tmp_path: Path) -> None:
+    """An id cut short cannot be pasted into `profiles show`: in a terminal of 80 columns
+    the other columns give way, never the id."""
+    data = str(tmp_path / "data")
+    invoke("process", "--data-dir", data, *sorted(map(str, EXAMPLES.glob("*.json"))))
+    ids = [p["profile_id"] for p in json.loads(invoke("profiles", "list", "--json", "--data-dir", data))]
+    assert len(ids) == 3
+    listed = subprocess.run(
+        [sys.executable, "-m", "profd", "profiles", "list", "--data-dir", data],
+        env={**os.environ, "COLUMNS": "80"},
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    ).stdout
+    assert max(len(line) for line in listed.splitlines()) <= 80
+    for profile_id in ids:
+        assert profile_id in listed, (profile_id, listed)
 
 
 def test_summary_table_and_unsampled_flag(tmp_path: Path) -> None:
