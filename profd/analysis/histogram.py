@@ -9,7 +9,7 @@ are sparse ({bin: count}); a function's self times cover a few dozen bins.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import msgspec
 
@@ -48,12 +48,24 @@ def merge(into: Histogram, other: Histogram, sign: int = 1) -> None:
         into[key] = into.get(key, 0) + sign * count
 
 
+def nearest_rank(n: int, q: float) -> int:
+    """The nearest-rank method: the q-quantile of n values is the ceil(n*q)-th smallest
+    (1-based, at least the first)."""
+    return max(1, math.ceil(n * q))
+
+
+def exact_quantile(ordered: Sequence[int], q: float) -> int:
+    """The exact nearest-rank percentile of sorted values (0 for none)."""
+    return ordered[nearest_rank(len(ordered), q) - 1] if ordered else 0
+
+
 def quantile(histogram: Histogram, q: float) -> int:
-    """Nearest-rank percentile, as the exact one (profd.query.functions.quantile) picks it."""
+    """The nearest-rank percentile read from a histogram: within ALPHA of `exact_quantile`
+    of the values added to it."""
     total = sum(count for count in histogram.values() if count > 0)
     if not total:
         return 0
-    rank = max(1, math.ceil(total * q))
+    rank = nearest_rank(total, q)
     seen = 0
     for key in sorted(histogram):
         if histogram[key] > 0:

@@ -25,8 +25,7 @@ from arroyo.errors import ConsumerError
 from arroyo.types import BrokerValue, Partition, Topic
 
 from profd.errors import BackendUnavailable
-
-Headers = list[tuple[str, bytes]]
+from profd.formats.message import Headers
 
 
 @contextmanager

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from profd.analysis.histogram import exact_quantile
 from profd.query.flame_rollup import path_durations, path_totals
-from profd.query.functions import quantile
 from profd.store.protocols import ProfileReads
 from profd.store.records import ProfileFilter
 
@@ -42,9 +42,9 @@ def flamegraph(reads: ProfileReads, organization_id: int, where: ProfileFilter) 
     for info, values in zip(infos, durations, strict=True):
         values.sort()
         info.update(
-            p75Duration=quantile(values, 0.75),
-            p95Duration=quantile(values, 0.95),
-            p99Duration=quantile(values, 0.99),
+            p75Duration=exact_quantile(values, 0.75),
+            p95Duration=exact_quantile(values, 0.95),
+            p99Duration=exact_quantile(values, 0.99),
         )
     children_samples: dict[int, int] = {}
     for node in paths.values():

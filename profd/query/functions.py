@@ -9,8 +9,6 @@ and a few example profiles.
 
 from __future__ import annotations
 
-import math
-
 import msgspec
 
 from profd.analysis import histogram
@@ -39,11 +37,6 @@ class FunctionRow(msgspec.Struct):
     sum: int
     worst: ProfileRef | None  # the profile with the slowest occurrence
     examples: list[ProfileRef]
-
-
-def quantile(ordered: list[int], q: float) -> int:
-    """Nearest rank: the value at ceil(n*q) - 1 of the sorted values (0 for none)."""
-    return ordered[max(0, math.ceil(len(ordered) * q) - 1)] if ordered else 0
 
 
 class _Function:
