@@ -6,6 +6,8 @@ rows, at a cost that grows with hours and paths rather than with profiles.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import msgspec
 
 from profd.query.rollup import edges, rollup_hours, whole_hours
@@ -24,7 +26,7 @@ class Totals(msgspec.Struct):
     profiles: int
 
 
-def _add(paths: dict[int, PathTotal], rows: list[PathTotal]) -> None:
+def _add(paths: dict[int, PathTotal], rows: Iterable[PathTotal]) -> None:
     for row in rows:
         found = paths.get(row.path)
         if found is None:

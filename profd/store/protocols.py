@@ -13,7 +13,7 @@ profd.store.sqlite.  tests/backends runs one conformance suite per protocol on e
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
 from profd.analysis.flame import FlameNode
@@ -145,7 +145,8 @@ class ProfileIndex(Protocol):
 class ProfileReads(Protocol):
     """The read side.  A selection (`ProfileFilter`) covers an organization's sampled
     profiles; the rollup questions take one whose start and end are whole hours (or None)
-    and answer from the hourly buckets of profiles that started in those hours."""
+    and answer from the hourly buckets of profiles that started in those hours.  Answers
+    that grow with the data are iterators, decoded as the caller consumes them."""
 
     def profile(self, project_id: int, profile_id: str) -> ProfileMetadata | None: ...
 
@@ -177,28 +178,28 @@ class ProfileReads(Protocol):
 
     def count_profiles(self, organization_id: int, where: ProfileFilter) -> int: ...
 
-    def path_totals(self, organization_id: int, where: ProfileFilter) -> list[PathTotal]:
+    def path_totals(self, organization_id: int, where: ProfileFilter) -> Iterator[PathTotal]:
         """Each call-tree path of the selection, summed over its profiles."""
         ...
 
     def path_durations(
         self, organization_id: int, where: ProfileFilter, sample: int
-    ) -> list[tuple[int, int]]:
+    ) -> Iterator[tuple[int, int]]:
         """(path, duration) of each path in each of the first `sample` profiles of the
         selection by profile id (random ids: a uniform sample)."""
         ...
 
-    def profile_functions(self, organization_id: int, where: ProfileFilter) -> list[ProfileFunction]:
+    def profile_functions(self, organization_id: int, where: ProfileFilter) -> Iterator[ProfileFunction]:
         """Every function of every profile of the selection."""
         ...
 
     def rollup_profile_count(self, organization_id: int, hours: ProfileFilter) -> int: ...
 
-    def rollup_path_totals(self, organization_id: int, hours: ProfileFilter) -> list[PathTotal]:
+    def rollup_path_totals(self, organization_id: int, hours: ProfileFilter) -> Iterator[PathTotal]:
         """`path_totals` of whole hours, from the hourly rollups."""
         ...
 
-    def rollup_functions(self, organization_id: int, hours: ProfileFilter) -> list[FunctionRollup]:
+    def rollup_functions(self, organization_id: int, hours: ProfileFilter) -> Iterator[FunctionRollup]:
         """Each function of each hourly bucket of the selection's whole hours."""
         ...
 

@@ -100,7 +100,11 @@ class ProfileFilter(msgspec.Struct, kw_only=True):
         ]
 
 
-class PathTotal(msgspec.Struct):
+# The read side's rows come by the ten thousand and hold no cycles: gc=False keeps the
+# collector from walking them.
+
+
+class PathTotal(msgspec.Struct, gc=False):
     """One call-tree path (a frame below its parent path) summed over profiles."""
 
     path: int
@@ -114,7 +118,7 @@ class PathTotal(msgspec.Struct):
     self_time_ns: int
 
 
-class ProfileFunction(msgspec.Struct, frozen=True):
+class ProfileFunction(msgspec.Struct, frozen=True, gc=False):
     """One function's occurrences in one profile, as the functions table sums them."""
 
     project_id: int
@@ -127,7 +131,7 @@ class ProfileFunction(msgspec.Struct, frozen=True):
     max_duration_ns: int
 
 
-class FunctionRollup(msgspec.Struct, frozen=True):
+class FunctionRollup(msgspec.Struct, frozen=True, gc=False):
     """One function in one hourly bucket of one project: its occurrences summed."""
 
     project_id: int

@@ -62,9 +62,12 @@ def test_rollups_match_the_rows_they_sum(indexed: Indexed) -> None:
     check_functions(reads, kept, ProfileFilter(release="2.0", start=BASE + 3600))
     index.delete_profiles([m for m, _, _ in kept])
     everything = ProfileFilter()
-    assert reads.rollup_path_totals(1, everything) == [] and reads.rollup_functions(1, everything) == []
+    assert (
+        list(reads.rollup_path_totals(1, everything)) == []
+        and list(reads.rollup_functions(1, everything)) == []
+    )
     assert reads.rollup_profile_count(1, everything) == 0 == reads.count_profiles(1, everything)
-    assert reads.path_totals(1, everything) == [] and reads.profile_functions(1, everything) == []
+    assert list(reads.path_totals(1, everything)) == [] and list(reads.profile_functions(1, everything)) == []
 
 
 def test_a_profile_reads_back_as_written(indexed: Indexed) -> None:
@@ -96,7 +99,7 @@ def test_a_profile_reads_back_as_written(indexed: Indexed) -> None:
     )
     assert (totals[11].occurrences, totals[11].duration_ns, totals[11].self_time_ns) == (1, 40, 1)
     # Another organization's selection sees none of it.
-    assert reads.count_profiles(2, ProfileFilter()) == 0 and reads.path_totals(2, ProfileFilter()) == []
+    assert reads.count_profiles(2, ProfileFilter()) == 0 and list(reads.path_totals(2, ProfileFilter())) == []
 
 
 def test_unsampled_profiles_keep_their_functions_out_of_every_selection(indexed: Indexed) -> None:
@@ -109,8 +112,8 @@ def test_unsampled_profiles_keep_their_functions_out_of_every_selection(indexed:
     assert [f.fingerprint for f in reads.functions(2, unsampled.profile_id)] == [1]
     everything = ProfileFilter()
     assert reads.count_profiles(1, everything) == 0 == reads.rollup_profile_count(1, everything)
-    assert reads.path_totals(1, everything) == [] == reads.rollup_path_totals(1, everything)
-    assert reads.profile_functions(1, everything) == [] == reads.rollup_functions(1, everything)
+    assert list(reads.path_totals(1, everything)) == [] == list(reads.rollup_path_totals(1, everything))
+    assert list(reads.profile_functions(1, everything)) == [] == list(reads.rollup_functions(1, everything))
     assert reads.list_profiles(1, everything, sort="start", descending=True, after=None, limit=10) == []
 
 
@@ -176,8 +179,8 @@ def test_path_durations_come_from_the_first_profiles_by_id(indexed: Indexed) -> 
     durations = sorted(reads.path_durations(1, ProfileFilter(), 3))
     # Ids 1, 2 and 3 were inserted second, fourth and fifth.
     assert durations == [(11, 101), (11, 103), (11, 104)]
-    assert len(reads.path_durations(1, ProfileFilter(), 500)) == 5
-    assert reads.path_durations(1, ProfileFilter(project_ids=[9]), 500) == []
+    assert len(list(reads.path_durations(1, ProfileFilter(), 500))) == 5
+    assert list(reads.path_durations(1, ProfileFilter(project_ids=[9]), 500)) == []
 
 
 def test_expired_profiles_go_with_their_rows(indexed: Indexed) -> None:

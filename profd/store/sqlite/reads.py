@@ -3,6 +3,7 @@ and the hourly rollup buckets (profd.store.sqlite.rollups)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -73,11 +74,11 @@ def bucket_where(hours: ProfileFilter, organization_id: int) -> tuple[str, list[
     return conditions(hours, organization_id, "b", "hour", hours.start, hours.end, sampled=False)
 
 
-def _path_totals(rows: list[Any]) -> list[PathTotal]:
-    return [
+def _path_totals(rows: list[Any]) -> Iterator[PathTotal]:
+    return (
         PathTotal(path, parent, name, package, bool(in_app), occurrences, samples, duration, self_time)
         for path, occurrences, samples, duration, self_time, parent, name, package, in_app in rows
-    ]
+    )
 
 
 class SqliteReads:
@@ -163,7 +164,7 @@ class SqliteReads:
         sql_where, params = profile_where(where, organization_id, table="p")
         return int(self._db.query(f"SELECT COUNT(*) FROM profiles p WHERE {sql_where}", params)[0][0])
 
-    def path_totals(self, organization_id: int, where: ProfileFilter) -> list[PathTotal]:
+    def path_totals(self, organization_id: int, where: ProfileFilter) -> Iterator[PathTotal]:
         sql_where, params = profile_where(where, organization_id, table="p")
         return _path_totals(
             self._db.query(
@@ -178,7 +179,7 @@ class SqliteReads:
 
     def path_durations(
         self, organization_id: int, where: ProfileFilter, sample: int
-    ) -> list[tuple[int, int]]:
+    ) -> Iterator[tuple[int, int]]:
         sql_where, params = profile_where(where, organization_id, table="p")
         rows = self._db.query(
             "SELECT f.path, f.duration_ns FROM (SELECT p.project_id, p.profile_id FROM profiles p"
@@ -186,9 +187,9 @@ class SqliteReads:
             " JOIN flame_nodes f ON f.project_id = s.project_id AND f.profile_id = s.profile_id",
             (*params, sample),
         )
-        return [(path, duration) for path, duration in rows]
+        return ((path, duration) for path, duration in rows)
 
-    def profile_functions(self, organization_id: int, where: ProfileFilter) -> list[ProfileFunction]:
+    def profile_functions(self, organization_id: int, where: ProfileFilter) -> Iterator[ProfileFunction]:
         sql_where, params = profile_where(where, organization_id, table="p")
         rows = self._db.query(
             "SELECT f.project_id, f.profile_id, f.fingerprint, f.function, f.package, f.in_app, f.self_times_ns,"
@@ -197,12 +198,12 @@ class SqliteReads:
             f" WHERE {sql_where}",
             params,
         )
-        return [
+        return (
             ProfileFunction(
                 project, profile, fingerprint, function, package, bool(in_app), _times(times), worst
             )
             for project, profile, fingerprint, function, package, in_app, times, worst in rows
-        ]
+        )
 
     # -- selections of whole hours, from the rollups -------------------------------------
 
@@ -214,7 +215,7 @@ class SqliteReads:
             )[0][0]
         )
 
-    def rollup_path_totals(self, organization_id: int, hours: ProfileFilter) -> list[PathTotal]:
+    def rollup_path_totals(self, organization_id: int, hours: ProfileFilter) -> Iterator[PathTotal]:
         sql_where, params = bucket_where(hours, organization_id)
         return _path_totals(
             self._db.query(
@@ -227,7 +228,7 @@ class SqliteReads:
             )
         )
 
-    def rollup_functions(self, organization_id: int, hours: ProfileFilter) -> list[FunctionRollup]:
+    def rollup_functions(self, organization_id: int, hours: ProfileFilter) -> Iterator[FunctionRollup]:
         sql_where, params = bucket_where(hours, organization_id)
         rows = self._db.query(
             "SELECT b.project_id, r.fingerprint, r.function, r.package, r.in_app, r.occurrences,"
@@ -235,22 +236,22 @@ class SqliteReads:
             f" FROM rollup_buckets b JOIN function_rollup r ON r.bucket = b.id WHERE {sql_where}",
             params,
         )
-        return [
+        return (
             FunctionRollup(
-                project_id=project,
-                fingerprint=fingerprint,
-                function=function,
-                package=package,
-                in_app=bool(in_app),
-                occurrences=occurrences,
-                sum_self_time_ns=total,
-                worst_ns=worst,
-                worst_profile_id=worst_profile,
-                examples=_examples(examples),
-                self_times=histogram.decode(times),
+                project,
+                fingerprint,
+                function,
+                package,
+                bool(in_app),
+                occurrences,
+                total,
+                worst,
+                worst_profile,
+                _examples(examples),
+                histogram.decode(times),
             )
             for project, fingerprint, function, package, in_app, occurrences, total, worst, worst_profile, examples, times in rows
-        ]
+        )
 
     # -- outcomes --------------------------------------------------------------------------
 
