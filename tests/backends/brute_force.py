@@ -16,7 +16,7 @@ from profd.store.protocols import ProfileReads
 from profd.store.records import ProfileFilter
 from tests.factories import function_ran, indexed_profile
 
-BASE = 1_700_000_000.0  # a whole hour
+BASE = 1_699_999_200.0  # a whole hour (selections on hour boundaries take the rollups whole)
 TRANSACTIONS = ["/a", "/b", None]
 RELEASES = ["1.0", "2.0"]
 # A tiny call tree family: (path, parent, name) with paths unique per name chain.

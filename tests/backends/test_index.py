@@ -20,7 +20,6 @@ from tests.backends.conftest import Indexed
 from tests.factories import function_ran, indexed_profile
 
 HOUR = 3600
-T0 = 1_699_999_200  # a whole hour
 
 bounds = st.one_of(
     st.none(), st.floats(BASE - 3600, BASE + 6 * 3600), st.integers(-1, 6).map(lambda h: BASE + h * 3600)
@@ -263,16 +262,16 @@ def test_outcomes_are_counted_by_time_bucket(indexed: Indexed) -> None:
     project = directory.create_project(org.id, "web")
     index.record_outcomes(
         [
-            outcome(org.id, project.id, T0 + 10, quantity=2),
-            outcome(org.id, project.id, T0 + 20, category=DataCategory.PROFILE_INDEXED),
-            outcome(org.id, project.id, T0 + 30, outcome=Outcome.INVALID, reason="b"),
-            outcome(org.id, project.id, T0 + 40, outcome=Outcome.INVALID, reason="a"),
-            outcome(org.id, project.id, T0 + HOUR + 5),
-            outcome(other.id, project.id, T0 + 5),
+            outcome(org.id, project.id, BASE + 10, quantity=2),
+            outcome(org.id, project.id, BASE + 20, category=DataCategory.PROFILE_INDEXED),
+            outcome(org.id, project.id, BASE + 30, outcome=Outcome.INVALID, reason="b"),
+            outcome(org.id, project.id, BASE + 40, outcome=Outcome.INVALID, reason="a"),
+            outcome(org.id, project.id, BASE + HOUR + 5),
+            outcome(other.id, project.id, BASE + 5),
         ]
     )
     series = reads.outcome_series(org.id, start=None, end=None, interval=HOUR)
-    hour = int(T0)
+    hour = int(BASE)
     assert series == [
         OutcomeBucket(hour, Outcome.ACCEPTED, None, DataCategory.PROFILE, 1, 2),
         OutcomeBucket(hour, Outcome.ACCEPTED, None, DataCategory.PROFILE_INDEXED, 1, 1),
@@ -281,12 +280,12 @@ def test_outcomes_are_counted_by_time_bucket(indexed: Indexed) -> None:
         OutcomeBucket(hour + HOUR, Outcome.ACCEPTED, None, DataCategory.PROFILE, 1, 1),
     ]
     assert all(isinstance(b.bucket, int) for b in series)
-    assert reads.outcome_series(org.id, start=T0 + 25, end=T0 + HOUR, interval=60) == [
+    assert reads.outcome_series(org.id, start=BASE + 25, end=BASE + HOUR, interval=60) == [
         OutcomeBucket(hour, Outcome.INVALID, "a", DataCategory.PROFILE, 1, 1),
         OutcomeBucket(hour, Outcome.INVALID, "b", DataCategory.PROFILE, 1, 1),
     ]
     assert reads.outcome_series(other.id, start=None, end=None, interval=86400) == [
-        OutcomeBucket(int(T0 // 86400 * 86400), Outcome.ACCEPTED, None, DataCategory.PROFILE, 1, 1)
+        OutcomeBucket(int(BASE // 86400 * 86400), Outcome.ACCEPTED, None, DataCategory.PROFILE, 1, 1)
     ]
 
 
