@@ -179,13 +179,15 @@ def serve(
     core; it stops with the server, finishing the message in hand.
     """
     import os
-    import subprocess
     import sys
 
     import uvicorn
 
+    from profd import metrics
+    from profd.supervisor import Supervised, WorkerProcess, WorkerThread
     from profd.web.app import create_app
     from profd.web.protocol import LingeringH11Protocol
+    from profd.worker import pipeline_worker
 
     if worker_mode not in ("process", "thread", "none"):
         raise typer.BadParameter("process, thread or none", param_hint="--worker")
@@ -193,10 +195,14 @@ def serve(
     services = open_services(settings)
     organization, project = services.default_project()
     ui_token = _web_ui_token(services, organization.id)
-    child = None
+    # The worker's process counts into the same metrics as this one (profd.metrics).
+    metrics.share_between_processes(settings.data_dir / "metrics")
+    worker: Supervised | None = None
     if worker_mode == "process":
         command = [sys.executable, "-m", "profd", "worker", "--data-dir", str(settings.data_dir)]
-        child = subprocess.Popen([*command, "--parent-pid", str(os.getpid())])
+        worker = WorkerProcess([*command, "--parent-pid", str(os.getpid())])
+    elif worker_mode == "thread":
+        worker = WorkerThread(lambda: pipeline_worker(services))
     console.print(f"profd is listening on http://{settings.host}:{settings.port}")
     console.print(f"DSN of project [bold]{project.slug}[/bold]: {services.dsn(project)}")
     # soft_wrap: a URL split over two lines cannot be pasted.
@@ -207,14 +213,11 @@ def serve(
         markup=False,
     )
     try:
-        app_ = create_app(services, run_worker=worker_mode == "thread")
+        app_ = create_app(services, worker)
         uvicorn.run(
             app_, host=settings.host, port=settings.port, log_level="warning", http=LingeringH11Protocol
         )
     finally:
-        if child is not None:
-            child.terminate()
-            child.wait(timeout=120)
         services.close()
 
 

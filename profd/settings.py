@@ -56,6 +56,11 @@ class Settings(msgspec.Struct, kw_only=True):
     # `worker_retry_backoff` seconds (at most 30 s), before it goes to the dead-letter topic.
     worker_max_attempts: int = 8
     worker_retry_backoff: float = 0.5
+    # /health/ready turns red when more messages than this wait for the workers.
+    ready_max_lag: int = 5_000
+    # ... and when the data directory's disk has less free space than this (bytes): the
+    # queue and index could not take what comes next.
+    min_free_disk: int = 64 * MIB
 
     def __post_init__(self) -> None:
         data_dir = Path(self.data_dir)

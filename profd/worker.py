@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from profd.bus.worker import CONSUMER_GROUP, Retries, Worker
 from profd.formats.message import Headers, sampled_from_headers
+from profd.metrics import METRICS
 from profd.pipeline.task import process_profile_task
 from profd.services import Services
 
@@ -24,4 +25,16 @@ def pipeline_worker(services: Services) -> Worker:
         handle,
         dead_letters=services.queue,
         retries=Retries(settings.worker_max_attempts, settings.worker_retry_backoff),
+        on_retry=retried,
+        on_dead_letter=dead_lettered,
     )
+
+
+def retried(backend: str) -> None:
+    METRICS.retries.labels(backend).inc()
+    METRICS.backend_errors.labels(backend, "worker").inc()
+
+
+def dead_lettered(backend: str) -> None:
+    METRICS.dead_letters.labels(backend).inc()
+    METRICS.backend_errors.labels(backend, "worker").inc()

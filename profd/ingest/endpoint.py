@@ -28,7 +28,7 @@ from profd.formats.outcome import DataCategory, Outcome, OutcomeRecord
 from profd.ingest.envelope import envelope_header, parse_envelope
 from profd.ingest.rate_limit import KeyRateLimit
 from profd.ingest.submit import OutcomeTracking, ProfileItem, envelope_items, item_outcomes, to_message
-from profd.metrics import PROFILE_ITEMS_RECEIVED
+from profd.metrics import METRICS
 
 log = logging.getLogger(__name__)
 
@@ -153,7 +153,7 @@ class EnvelopeEndpoint:
             raise Refused(400, f"invalid envelope: {e}") from None
         items = envelope_items(envelope)
         for item in items:
-            PROFILE_ITEMS_RECEIVED.labels(item.item_type).inc()
+            METRICS.profile_items.labels(item.item_type).inc()
         self._admit(sender, items)
         messages: list[tuple[ProfileMessage, bool]] = []
         rejected: list[OutcomeRecord] = []

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Protocol
 
 from profd.formats.outcome import UI_PROFILE_PLATFORMS, DataCategory, Outcome, OutcomeRecord
+from profd.metrics import METRICS
 
 __all__ = [
     "UI_PROFILE_PLATFORMS",
@@ -58,10 +59,15 @@ class OutcomeTracker:
             category=category if category is not None else DataCategory.DEFAULT,
             quantity=1 if quantity is None else quantity,
         )
-        self._sink.record_outcomes([record])
+        self.track_outcomes([record])
         return record
 
     def track_outcomes(self, records: Sequence[OutcomeRecord]) -> None:
-        """Outcomes built elsewhere (ingest's rejections), written together."""
-        if records:
-            self._sink.record_outcomes(records)
+        """Outcomes written together, in one transaction (a task's, an envelope's rejections)."""
+        if not records:
+            return
+        self._sink.record_outcomes(records)
+        for record in records:
+            METRICS.outcomes.labels(
+                record.outcome.name.lower(), record.category.api_name, record.reason or ""
+            ).inc(record.quantity)

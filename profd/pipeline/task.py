@@ -24,6 +24,7 @@ from profd.formats import FormatError, Kind, decode_json, decode_message, profil
 from profd.formats.message import ProfileMessage
 from profd.formats.outcome import chunk_category, rejected_categories
 from profd.gc_pause import gc_paused
+from profd.metrics import METRICS
 from profd.pipeline import deobfuscate, duration, normalize, react_native, symbolicate
 from profd.pipeline.context import OrganizationLike, ProjectLike, TaskContext
 from profd.pipeline.outcomes import DataCategory, Outcome, OutcomeRecord
@@ -111,9 +112,12 @@ def stage(reason: str) -> Callable[[Stage], Stage]:
     """Any exception in the stage becomes StageFailed(reason); format errors keep their own."""
 
     def wrap(fn: Stage) -> Stage:
+        latency = METRICS.stage_seconds.labels(fn.__name__)
+
         def run(task: TaskRun) -> None:
             try:
-                fn(task)
+                with latency.time():
+                    fn(task)
             except (StageFailed, BackendUnavailable):
                 raise
             except FormatError as e:

@@ -102,6 +102,10 @@ class Directory(Protocol):
 
     def organization_for_token(self, token: str) -> Organization | None: ...
 
+    def check(self) -> None:
+        """Raises BackendUnavailable unless the backend answers (for readiness)."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -137,6 +141,10 @@ class ProfileIndex(Protocol):
 
     def mark_has_profiles(self, project_id: int) -> bool:
         """Set the project's ``has_profiles``; True only on the first transition."""
+        ...
+
+    def check(self) -> None:
+        """Raises BackendUnavailable unless the backend answers (for readiness)."""
         ...
 
     def close(self) -> None: ...
@@ -212,6 +220,10 @@ class ProfileReads(Protocol):
     ) -> list[OutcomeBucket]:
         """The organization's outcomes in [start, end) by `interval`-second bucket, outcome,
         reason and category, ordered by bucket, outcome, category, reason."""
+        ...
+
+    def check(self) -> None:
+        """Raises BackendUnavailable unless the backend answers (for readiness)."""
         ...
 
     def close(self) -> None: ...

@@ -11,6 +11,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from profd.metrics import METRICS
 from profd.pipeline.symbolicator import JsonObject, JsRequest, Scope
 from profd.symbols.store import ArtifactFile, SymbolStore
 
@@ -74,6 +75,7 @@ class JavaScriptSymbolicator:
         key = (f"{source.bundle}/{source.path}", f"{source_map.bundle}/{source_map.path}")
         with self._lock:
             cache = self._caches.get(key)
+            METRICS.symbol_cache.labels("sourcemap", "miss" if cache is None else "hit").inc()
             if cache is None:
                 cache = SourceMapCache.from_bytes(
                     self.store.artifact_bytes(source), self.store.artifact_bytes(source_map)

@@ -15,6 +15,7 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
+from profd.metrics import METRICS
 from profd.pipeline.symbolicator import JsonObject, NativeRequest, Scope, parse_address
 from profd.symbols.store import DebugFile, SymbolStore
 
@@ -107,9 +108,11 @@ class NativeSymbolicator:
         with self._lock:
             cached = self._symcaches.get(file.checksum)
             if cached is not None:
+                METRICS.symbol_cache.labels("symcache", "hit").inc()
                 self._symcaches.move_to_end(file.checksum)
                 return cached
             path = self.store.path(file).with_suffix(".symcache")
+            METRICS.symbol_cache.labels("symcache", "disk" if path.exists() else "miss").inc()
             if path.exists():
                 cached = symcache.SymCache.open(str(path))
             else:

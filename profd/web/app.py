@@ -1,8 +1,9 @@
 """The ASGI app: Sentry's envelope endpoint, and the pipeline worker beside it.
 
 SDKs post envelopes to ``/api/{project_id}/envelope/`` exactly as they post to Sentry.
-The worker consumes the bus in a thread of the same process and stops with it, finishing
-the message in hand; what it has not committed is processed again on the next start.
+The pipeline worker (a supervised child process or thread, see profd.supervisor) starts
+and stops with the app, finishing the message in hand; what it has not committed is
+processed again by the next one.
 The web UI is static files (``profd/web/static``) served at ``/``; it reads ``/api/v1/``.
 """
 
@@ -10,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,17 +20,17 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.concurrency import run_in_threadpool
 
 from profd.errors import Refused
 from profd.services import Services
+from profd.supervisor import Supervised
 from profd.web.api import api_routes
 from profd.web.auth import refused
 from profd.web.cors import EnvelopeCors
+from profd.web.health import health_routes
 from profd.web.ingest import ingest_routes
 from profd.web.uploads import upload_routes
-from profd.worker import pipeline_worker
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +66,10 @@ class _Revalidated(StaticFiles):
         return response
 
 
-def create_app(services: Services, run_worker: bool = True, static_dir: Path = STATIC_DIR) -> FastAPI:
+def create_app(
+    services: Services, worker: Supervised | None = None, static_dir: Path = STATIC_DIR
+) -> FastAPI:
+    """The app; it starts `worker` with itself and stops it after."""
     endpoint = services.envelope_endpoint()
 
     async def expire_periodically() -> None:
@@ -86,17 +89,12 @@ def create_app(services: Services, run_worker: bool = True, static_dir: Path = S
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         retention = asyncio.create_task(expire_periodically())
-        processor = None
-        thread = None
-        if run_worker:
-            processor = pipeline_worker(services)
-            thread = threading.Thread(target=processor.run, name="profd-worker", daemon=True)
-            thread.start()
+        if worker is not None:
+            worker.start()
         yield
         retention.cancel()
-        if processor is not None and thread is not None:
-            processor.stop()
-            thread.join(timeout=60)
+        if worker is not None:
+            await run_in_threadpool(worker.stop)
 
     app = FastAPI(
         title="profd",
@@ -114,13 +112,7 @@ def create_app(services: Services, run_worker: bool = True, static_dir: Path = S
     app.add_exception_handler(Refused, refused)
     app.add_exception_handler(RequestValidationError, bad_parameters)
 
-    @app.get("/metrics", include_in_schema=False)
-    async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-    @app.get("/health", include_in_schema=False)
-    async def health() -> dict[str, str]:
-        return {"status": "ok"}
+    app.include_router(health_routes(services, worker))
 
     @app.get("/", include_in_schema=False)
     async def ui() -> Response:

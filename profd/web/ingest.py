@@ -25,6 +25,7 @@ from profd.ingest.endpoint import (
     dsn_public_key,
     public_key_of,
 )
+from profd.metrics import METRICS
 
 log = logging.getLogger(__name__)
 
@@ -34,21 +35,28 @@ def ingest_routes(endpoint: EnvelopeEndpoint) -> APIRouter:
 
     @router.post("/api/{project_id}/envelope/")
     async def envelope(project_id: int, request: Request) -> Response:
-        try:
-            event_id = await _receive(endpoint, project_id, request)
-        except Refused as e:
-            return JSONResponse({"detail": e.detail}, status_code=e.status, headers=e.headers)
-        except BackendUnavailable as e:
-            # Nothing of the envelope was queued: the SDK may send it again.
-            log.error("envelope for project %s refused with 503: %s", project_id, e)
-            return JSONResponse(
-                {"detail": f"profd cannot store envelopes right now: {e}"},
-                status_code=503,
-                headers={"Retry-After": "10"},
-            )
-        return JSONResponse({"id": event_id})
+        response = await _answer(endpoint, project_id, request)
+        METRICS.envelopes.labels(str(response.status_code)).inc()
+        return response
 
     return router
+
+
+async def _answer(endpoint: EnvelopeEndpoint, project_id: int, request: Request) -> Response:
+    try:
+        event_id = await _receive(endpoint, project_id, request)
+    except Refused as e:
+        return JSONResponse({"detail": e.detail}, status_code=e.status, headers=e.headers)
+    except BackendUnavailable as e:
+        # Nothing of the envelope was queued: the SDK may send it again.
+        log.error("envelope for project %s refused with 503: %s", project_id, e)
+        METRICS.backend_errors.labels(e.backend, "ingest").inc()
+        return JSONResponse(
+            {"detail": f"profd cannot store envelopes right now: {e}"},
+            status_code=503,
+            headers={"Retry-After": "10"},
+        )
+    return JSONResponse({"id": event_id})
 
 
 async def _receive(endpoint: EnvelopeEndpoint, project_id: int, request: Request) -> str | None:

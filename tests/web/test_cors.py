@@ -34,7 +34,7 @@ EVENT_ENVELOPE = (
 def client_and_key(services: Services) -> tuple[TestClient, str, int]:
     _, project = services.default_project()
     key = services.directory.keys(project.id)[0]
-    return TestClient(create_app(services, run_worker=False)), key.public_key, project.id
+    return TestClient(create_app(services)), key.public_key, project.id
 
 
 def assert_readable(headers: Mapping[str, str]) -> None:

@@ -27,7 +27,7 @@ def static_copy(tmp_path: Path, with_vendor: bool) -> Path:
 def test_without_the_vendored_libraries_the_ui_says_to_run_make_assets(
     services: Services, tmp_path: Path
 ) -> None:
-    client = TestClient(create_app(services, run_worker=False, static_dir=static_copy(tmp_path, False)))
+    client = TestClient(create_app(services, static_dir=static_copy(tmp_path, False)))
     response = client.get("/")
     assert response.status_code == 503
     assert "make assets" in response.text
@@ -37,7 +37,7 @@ def test_without_the_vendored_libraries_the_ui_says_to_run_make_assets(
 
 
 def test_with_them_the_page_and_its_modules_are_served(services: Services, tmp_path: Path) -> None:
-    client = TestClient(create_app(services, run_worker=False, static_dir=static_copy(tmp_path, True)))
+    client = TestClient(create_app(services, static_dir=static_copy(tmp_path, True)))
     page = client.get("/")
     assert page.status_code == 200
     assert '<script type="module" src="/static/app.js">' in page.text

@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from profd.errors import BackendUnavailable
 from profd.store.sqlite.migrations import migrate
 
 
@@ -36,15 +37,32 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
+        with self._lock, _unavailable():
             self.connection.execute("BEGIN IMMEDIATE")
             try:
                 yield self.connection
             except BaseException:
-                self.connection.execute("ROLLBACK")
+                # SQLite rolls back by itself on some errors (a full disk): a second ROLLBACK
+                # would fail with "no transaction is active" and hide the error that matters.
+                if self.connection.in_transaction:
+                    self.connection.execute("ROLLBACK")
                 raise
             self.connection.execute("COMMIT")
 
     def query(self, sql: str, params: tuple[Any, ...] | list[Any] = ()) -> list[sqlite3.Row]:
-        with self._lock:
+        with self._lock, _unavailable():
             return self.connection.execute(sql, params).fetchall()
+
+    def check(self) -> None:
+        """Raises BackendUnavailable unless the file answers (for readiness)."""
+        self.query("SELECT 1")
+
+
+@contextmanager
+def _unavailable() -> Iterator[None]:
+    """Operational errors (a full disk, an I/O error, locked past the busy timeout) say the
+    database is unavailable, not that what was asked of it is wrong."""
+    try:
+        yield
+    except sqlite3.OperationalError as e:
+        raise BackendUnavailable("index", str(e)) from e

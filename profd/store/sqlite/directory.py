@@ -28,6 +28,9 @@ class SqliteDirectory:
     def close(self) -> None:
         self._db.close()
 
+    def check(self) -> None:
+        self._db.check()
+
     # -- organizations --------------------------------------------------------------------
 
     def create_organization(

@@ -27,6 +27,9 @@ class SqliteIndex:
     def close(self) -> None:
         self._db.close()
 
+    def check(self) -> None:
+        self._db.check()
+
     # -- profiles ------------------------------------------------------------------------
 
     def insert_profile(

@@ -88,6 +88,9 @@ class SqliteReads:
     def close(self) -> None:
         self._db.close()
 
+    def check(self) -> None:
+        self._db.check()
+
     # -- single profiles -----------------------------------------------------------------
 
     def profile(self, project_id: int, profile_id: str) -> ProfileMetadata | None:
