@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from profd import logs
 from profd.analysis.profile_functions import call_tree_message
 from profd.formats import FormatError, decode_json, encode_message, profile_event_id
 from profd.formats.outcome import DataCategory
@@ -40,10 +41,21 @@ DataDir = Annotated[
     Path | None, typer.Option("--data-dir", help="Where profd keeps its data [default: ./profd-data].")
 ]
 AsJson = Annotated[bool, typer.Option("--json", help="Machine-readable output.")]
+LogFormat = Annotated[
+    str | None,
+    typer.Option("--log-format", help="'text', or 'json': one object per line, with request ids."),
+]
 
 
 def _services(data_dir: Path | None) -> Services:
     return open_services(Settings.load(data_dir=data_dir))
+
+
+def _logging(settings: Settings) -> None:
+    try:
+        logs.configure(settings.log_format, logging.getLevelName(settings.log_level.upper()))
+    except ValueError as e:
+        raise typer.BadParameter(str(e), param_hint="--log-format") from None
 
 
 class ProcessResult(msgspec.Struct):
@@ -172,6 +184,7 @@ def serve(
         str,
         typer.Option("--worker", help="Run the pipeline worker as a child 'process', a 'thread', or 'none'."),
     ] = "process",
+    log_format: LogFormat = None,
 ) -> None:
     """Receive profiles from Sentry SDKs and process them: ingest, and the pipeline worker beside it.
 
@@ -191,7 +204,10 @@ def serve(
 
     if worker_mode not in ("process", "thread", "none"):
         raise typer.BadParameter("process, thread or none", param_hint="--worker")
-    settings = Settings.load(data_dir=data_dir, host=host, port=port, public_url=public_url)
+    settings = Settings.load(
+        data_dir=data_dir, host=host, port=port, public_url=public_url, log_format=log_format
+    )
+    _logging(settings)
     services = open_services(settings)
     organization, project = services.default_project()
     ui_token = _web_ui_token(services, organization.id)
@@ -200,6 +216,7 @@ def serve(
     worker: Supervised | None = None
     if worker_mode == "process":
         command = [sys.executable, "-m", "profd", "worker", "--data-dir", str(settings.data_dir)]
+        command += ["--log-format", settings.log_format]
         worker = WorkerProcess([*command, "--parent-pid", str(os.getpid())])
     elif worker_mode == "thread":
         worker = WorkerThread(lambda: pipeline_worker(services))
@@ -215,7 +232,13 @@ def serve(
     try:
         app_ = create_app(services, worker)
         uvicorn.run(
-            app_, host=settings.host, port=settings.port, log_level="warning", http=LingeringH11Protocol
+            app_,
+            host=settings.host,
+            port=settings.port,
+            http=LingeringH11Protocol,
+            # uvicorn's loggers go through profd's handler (and its format) like every other.
+            log_config=None,
+            log_level=settings.log_level,
         )
     finally:
         services.close()
@@ -225,6 +248,7 @@ def serve(
 def worker(
     data_dir: DataDir = None,
     parent_pid: Annotated[int | None, typer.Option(help="Stop when this process is gone.")] = None,
+    log_format: LogFormat = None,
 ) -> None:
     """Only process what is queued (the pipeline worker without the HTTP server)."""
     import os
@@ -233,7 +257,9 @@ def worker(
 
     from profd.worker import pipeline_worker
 
-    services = _services(data_dir)
+    settings = Settings.load(data_dir=data_dir, log_format=log_format)
+    _logging(settings)
+    services = open_services(settings)
     processor = pipeline_worker(services)
     for stop in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop, lambda *_: processor.stop())
@@ -562,5 +588,5 @@ def _print_rows(rows: list[dict[str, Any]], as_json: bool, title: str) -> None:
 
 
 def main() -> None:
-    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logs.configure()
     app()

@@ -61,6 +61,9 @@ class Settings(msgspec.Struct, kw_only=True):
     # ... and when the data directory's disk has less free space than this (bytes): the
     # queue and index could not take what comes next.
     min_free_disk: int = 64 * MIB
+    # Log lines as "text" or "json" (one object per line, with the request id), at this level.
+    log_format: str = "text"
+    log_level: str = "warning"
 
     def __post_init__(self) -> None:
         data_dir = Path(self.data_dir)

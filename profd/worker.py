@@ -6,11 +6,16 @@ The one place that knows both the bus and the pipeline, so neither imports the o
 
 from __future__ import annotations
 
+import logging
+
 from profd.bus.worker import CONSUMER_GROUP, Retries, Worker
 from profd.formats.message import Headers, sampled_from_headers
+from profd.logs import handling
 from profd.metrics import METRICS
 from profd.pipeline.task import process_profile_task
 from profd.services import Services
+
+log = logging.getLogger(__name__)
 
 
 def pipeline_worker(services: Services) -> Worker:
@@ -18,7 +23,19 @@ def pipeline_worker(services: Services) -> Worker:
     settings = services.settings
 
     def handle(value: bytes, headers: Headers, message_id: str) -> None:
-        process_profile_task(value, sampled_from_headers(headers), context=context, message_id=message_id)
+        # Logged under the id of the request that brought the message, else its bus identity.
+        traced = next((v.decode(errors="replace") for n, v in headers if n == "request_id"), None)
+        with handling(traced or message_id):
+            task = process_profile_task(
+                value, sampled_from_headers(headers), context=context, message_id=message_id
+            )
+            first = task.outcomes[0] if task.outcomes else None
+            log.info(
+                "message %s, profile %s: %s",
+                message_id,
+                task.event_id,
+                f"{first.outcome.name.lower()} {first.reason or ''}".strip() if first else "not processed",
+            )
 
     return Worker(
         services.queue.consumer(CONSUMER_GROUP),

@@ -143,7 +143,7 @@ class EnvelopeEndpoint:
             self.outcomes.track_outcomes([self._outcome(sender, Outcome.INVALID, "too_large")])
         return Refused(413, detail)
 
-    def accept(self, sender: Sender, data: bytes) -> str | None:
+    def accept(self, sender: Sender, data: bytes, request_id: str | None = None) -> str | None:
         """Queue the decoded envelope's profiles; returns the envelope's event id."""
         try:
             envelope = parse_envelope(data, self.max_envelope_items)
@@ -164,8 +164,10 @@ class EnvelopeEndpoint:
                 log.info("profile item rejected: %s", e)
                 rejected += self._item_outcomes(item, sender, Outcome.INVALID, e.reason)
         # All of an envelope's profiles or none: a client told 503 sends it again whole.
+        # The request id travels with each message, so the worker logs under it too.
+        trace = [("request_id", request_id.encode())] if request_id else []
         self.queue.produce_many(
-            TOPIC, [(encode_message(m), message_headers(m, sampled)) for m, sampled in messages]
+            TOPIC, [(encode_message(m), message_headers(m, sampled) + trace) for m, sampled in messages]
         )
         try:
             self.outcomes.track_outcomes(rejected)

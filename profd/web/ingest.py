@@ -25,6 +25,7 @@ from profd.ingest.endpoint import (
     dsn_public_key,
     public_key_of,
 )
+from profd.logs import handling, new_request_id
 from profd.metrics import METRICS
 
 log = logging.getLogger(__name__)
@@ -35,16 +36,20 @@ def ingest_routes(endpoint: EnvelopeEndpoint) -> APIRouter:
 
     @router.post("/api/{project_id}/envelope/")
     async def envelope(project_id: int, request: Request) -> Response:
-        response = await _answer(endpoint, project_id, request)
+        identity = new_request_id(request.headers.get("x-request-id"))
+        with handling(identity):
+            response = await _answer(endpoint, project_id, request, identity)
+            log.info("envelope for project %s: %d", project_id, response.status_code)
         METRICS.envelopes.labels(str(response.status_code)).inc()
+        response.headers["X-Request-Id"] = identity
         return response
 
     return router
 
 
-async def _answer(endpoint: EnvelopeEndpoint, project_id: int, request: Request) -> Response:
+async def _answer(endpoint: EnvelopeEndpoint, project_id: int, request: Request, identity: str) -> Response:
     try:
-        event_id = await _receive(endpoint, project_id, request)
+        event_id = await _receive(endpoint, project_id, request, identity)
     except Refused as e:
         return JSONResponse({"detail": e.detail}, status_code=e.status, headers=e.headers)
     except BackendUnavailable as e:
@@ -59,7 +64,9 @@ async def _answer(endpoint: EnvelopeEndpoint, project_id: int, request: Request)
     return JSONResponse({"id": event_id})
 
 
-async def _receive(endpoint: EnvelopeEndpoint, project_id: int, request: Request) -> str | None:
+async def _receive(
+    endpoint: EnvelopeEndpoint, project_id: int, request: Request, identity: str
+) -> str | None:
     headers = request.headers
     public_key = public_key_of(
         headers.get("x-sentry-auth"),
@@ -98,4 +105,4 @@ async def _receive(endpoint: EnvelopeEndpoint, project_id: int, request: Request
     if sender is None:
         # A body of one line: the header is all there is.
         sender = await run_in_threadpool(endpoint.authenticate, project_id, dsn_public_key(data))
-    return await run_in_threadpool(endpoint.accept, sender, data)
+    return await run_in_threadpool(endpoint.accept, sender, data, identity)

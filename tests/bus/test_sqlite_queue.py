@@ -93,3 +93,40 @@ def test_the_worker_processes_and_commits_through_arroyo(tmp_path: Path, service
     assert queue.pending("profiles", CONSUMER_GROUP) == 0
     assert [m.platform for m in services.reads.profiles()] == ["node"]
     assert ("payload", 1) in {(c.reason, c.times) for c in services.reads.outcome_counts()}
+
+
+def test_a_message_handled_again_after_a_crash_counts_once(services: Services) -> None:
+    """A worker killed between storing a profile and committing its offset: the next worker
+    gets the same message again, and the index keeps one profile and one set of outcomes."""
+    from profd.pipeline.task import process_profile_task
+
+    organization, project = services.default_project()
+    example = (Path(__file__).resolve().parents[2] / "examples" / "node-chunk.json").read_bytes()
+    message = to_message(
+        file_item(example), organization_id=organization.id, project_id=project.id, received=1
+    )
+    value = encode_message(message)
+    [offset] = services.queue.produce_many("profiles", [(value, message_headers(message, sampled=True))])
+    # The first worker's whole task, then -9 before the commit: nothing committed.
+    first = process_profile_task(value, context=services.task_context(), message_id=f"profiles/0/{offset}")
+    assert first.outcomes and services.queue.pending("profiles", CONSUMER_GROUP) == 1
+    counted = services.reads.outcome_counts()
+    processor = pipeline_worker(services)
+    thread = threading.Thread(target=processor.run)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while services.queue.pending("profiles", CONSUMER_GROUP) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    processor.stop()
+    thread.join(10)
+    assert services.queue.pending("profiles", CONSUMER_GROUP) == 0
+    assert [p.profile_id for p in services.reads.profiles()] == [message_profile_id(value)]
+    assert services.reads.outcome_counts() == counted
+
+
+def message_profile_id(value: bytes) -> str:
+    import json
+
+    from profd.formats import decode_message
+
+    return str(json.loads(decode_message(value).payload)["chunk_id"])
