@@ -20,7 +20,7 @@ from profd.analysis.profile_functions import call_tree_message
 from profd.formats import FormatError, decode_json, encode_message, profile_event_id
 from profd.formats.outcome import DataCategory
 from profd.ingest.envelope import parse_envelope
-from profd.ingest.submit import envelope_items, file_item, peek, to_message, track_rejection
+from profd.ingest.submit import envelope_items, file_item, peek, submit
 from profd.pipeline.task import process_profile_task
 from profd.services import Services, open_services
 from profd.settings import Settings
@@ -114,28 +114,30 @@ def process_file(
     if data.lstrip()[:1] not in (b"{", b"["):
         return [run_task(services, str(path), data, sampled)]
     try:
-        envelope = parse_envelope(data) if _is_envelope(data) else None
+        envelope = parse_envelope(data, services.settings.max_envelope_items) if _is_envelope(data) else None
     except FormatError as e:
         return [ProcessResult(str(path), None, "invalid", e.reason, None)]
+    # The envelope endpoint's rules, item by item (less the HTTP ones: keys, sizes, 429).
     items = envelope_items(envelope) if envelope is not None else [file_item(data, sampled)]
+    submitted = submit(
+        items,
+        organization_id=org_id,
+        project_id=project_id,
+        received=int(time.time()),
+        max_size=services.settings.max_profile_size,
+    )
+    services.outcomes.track_outcomes([outcome for s in submitted for outcome in s.outcomes])
     results = []
-    for item in items:
-        try:
-            message = to_message(
-                item,
-                organization_id=org_id,
-                project_id=project_id,
-                received=int(time.time()),
-                max_size=services.settings.max_profile_size,
+    for done in submitted:
+        if done.message is None:
+            assert done.rejection is not None
+            event_id = profile_event_id(peek(done.item.payload))
+            category = done.outcomes[0].category.api_name if done.outcomes else None
+            results.append(ProcessResult(str(path), event_id, "invalid", done.rejection.reason, category))
+        else:
+            results.append(
+                run_task(services, str(path), encode_message(done.message), sampled and done.item.sampled)
             )
-        except FormatError as e:
-            categories = track_rejection(
-                services.outcomes, item, e, organization_id=org_id, project_id=project_id
-            )
-            event_id = profile_event_id(peek(item.payload))
-            results.append(ProcessResult(str(path), event_id, "invalid", e.reason, categories[0].api_name))
-            continue
-        results.append(run_task(services, str(path), encode_message(message), sampled and item.sampled))
     return results
 
 

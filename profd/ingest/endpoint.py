@@ -22,12 +22,12 @@ from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
 from profd.errors import BackendUnavailable, Refused
-from profd.formats import FormatError, ProfileMessage, encode_message
+from profd.formats import FormatError, encode_message
 from profd.formats.message import TOPIC, Headers, message_headers
 from profd.formats.outcome import DataCategory, Outcome, OutcomeRecord
 from profd.ingest.envelope import envelope_header, parse_envelope
 from profd.ingest.rate_limit import KeyRateLimit
-from profd.ingest.submit import OutcomeTracking, ProfileItem, envelope_items, item_outcomes, to_message
+from profd.ingest.submit import OutcomeTracking, ProfileItem, envelope_items, item_outcomes, submit
 from profd.metrics import METRICS
 
 log = logging.getLogger(__name__)
@@ -155,14 +155,17 @@ class EnvelopeEndpoint:
         for item in items:
             METRICS.profile_items.labels(item.item_type).inc()
         self._admit(sender, items)
-        messages: list[tuple[ProfileMessage, bool]] = []
-        rejected: list[OutcomeRecord] = []
-        for item in items:
-            try:
-                messages.append((self._message(item, sender), item.sampled))
-            except FormatError as e:
-                log.info("profile item rejected: %s", e)
-                rejected += self._item_outcomes(item, sender, Outcome.INVALID, e.reason)
+        submitted = submit(
+            items,
+            organization_id=sender.project.organization_id,
+            project_id=sender.project.id,
+            key_id=sender.key.id,
+            received=int(time.time()),
+            retention_days=self.retention_days,
+            max_size=self.max_size,
+        )
+        messages = [(s.message, s.item.sampled) for s in submitted if s.message is not None]
+        rejected = [outcome for s in submitted for outcome in s.outcomes]
         # All of an envelope's profiles or none: a client told 503 sends it again whole.
         # The request id travels with each message, so the worker logs under it too.
         trace = [("request_id", request_id.encode())] if request_id else []
@@ -195,21 +198,6 @@ class EnvelopeEndpoint:
         for item in items:
             records += self._item_outcomes(item, sender, Outcome.RATE_LIMITED, reason)
         self.outcomes.track_outcomes(records)
-
-    def _message(self, item: ProfileItem, sender: Sender) -> ProfileMessage:
-        try:
-            return to_message(
-                item,
-                organization_id=sender.project.organization_id,
-                project_id=sender.project.id,
-                key_id=sender.key.id,
-                received=int(time.time()),
-                retention_days=self.retention_days,
-                max_size=self.max_size,
-            )
-        except RecursionError:
-            # A structure nested too deeply for some step after decoding; still bad JSON.
-            raise FormatError("nested too deeply", "$", "profiling_invalid_json") from None
 
     def _item_outcomes(
         self, item: ProfileItem, sender: Sender, outcome: Outcome, reason: str

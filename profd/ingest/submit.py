@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from profd.formats import FormatError, ProfileMessage, decode_json, profile_event_id
-from profd.formats.outcome import DataCategory, Outcome, OutcomeRecord, rejected_categories
+from profd.formats.outcome import Outcome, OutcomeRecord, rejected_categories
 from profd.ingest.envelope import Envelope
 from profd.ingest.expand import DEFAULT_MAX_SIZE, expand_profile
 
@@ -126,27 +126,58 @@ def to_message(
     )
 
 
-def track_rejection(
-    outcomes: OutcomeTracking,
-    item: ProfileItem,
-    error: FormatError,
+@dataclass(frozen=True)
+class Submitted:
+    """What became of one item: its bus message, or its rejection and INVALID outcomes."""
+
+    item: ProfileItem
+    message: ProfileMessage | None
+    rejection: FormatError | None = None
+    outcomes: tuple[OutcomeRecord, ...] = ()
+
+
+def submit(
+    items: Sequence[ProfileItem],
     *,
     organization_id: int,
     project_id: int,
+    received: int,
     key_id: int | None = None,
-) -> list[DataCategory]:
-    """Count a rejected item as INVALID with its reason; returns the categories counted."""
-    records = item_outcomes(
-        item,
-        Outcome.INVALID,
-        error.reason,
-        organization_id=organization_id,
-        project_id=project_id,
-        key_id=key_id,
-    )
-    outcomes.track_outcomes(records)
-    log.warning("profile %s rejected: %s", records[0].event_id, error)
-    return [record.category for record in records]
+    retention_days: int | None = None,
+    max_size: int = DEFAULT_MAX_SIZE,
+) -> list[Submitted]:
+    """Each item expanded into its bus message, or rejected with Relay's reason: the one way
+    both the envelope endpoint and `profd process` turn items into messages."""
+    done = []
+    for item in items:
+        try:
+            try:
+                message = to_message(
+                    item,
+                    organization_id=organization_id,
+                    project_id=project_id,
+                    received=received,
+                    key_id=key_id,
+                    retention_days=retention_days,
+                    max_size=max_size,
+                )
+            except RecursionError:
+                # A structure nested too deeply for some step after decoding: still bad JSON.
+                raise FormatError("nested too deeply", "$", "profiling_invalid_json") from None
+        except FormatError as e:
+            log.info("profile item rejected: %s", e)
+            outcomes = item_outcomes(
+                item,
+                Outcome.INVALID,
+                e.reason,
+                organization_id=organization_id,
+                project_id=project_id,
+                key_id=key_id,
+            )
+            done.append(Submitted(item, None, e, tuple(outcomes)))
+        else:
+            done.append(Submitted(item, message))
+    return done
 
 
 def item_outcomes(
