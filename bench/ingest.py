@@ -24,7 +24,7 @@ from pathlib import Path
 from profd.bus.sqlite_queue import SqliteQueue
 from profd.bus.worker import CONSUMER_GROUP
 from profd.ingest.envelope import parse_envelope
-from profd.settings import Settings
+from profd.settings import Settings, sqlite_path
 from tests.clients.python_sdk import capture_envelopes
 from tests.e2e.server import Server, start_server
 
@@ -96,7 +96,7 @@ def main() -> None:
     bodies = templates(20.0)
     with tempfile.TemporaryDirectory() as scratch:
         server = start_server(Path(scratch) / "data")
-        queue = SqliteQueue(Settings.load(data_dir=server.data_dir).queue_path)
+        queue = SqliteQueue(sqlite_path(Settings.load(data_dir=server.data_dir).bus_url))
         latencies: list[float] = []
         statuses: list[int] = []
         start = time.monotonic()

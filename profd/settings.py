@@ -76,10 +76,6 @@ class Settings(msgspec.Struct, kw_only=True):
         return self.public_url or f"http://{self.host}:{self.port}"
 
     @property
-    def queue_path(self) -> Path:
-        return self.data_dir / "bus.sqlite3"
-
-    @property
     def blob_store_url(self) -> str:
         return self.blob_url or (self.data_dir / "blobs").resolve().as_uri()
 

@@ -116,7 +116,7 @@ class Server:
         from profd.bus.sqlite_queue import SqliteQueue
         from profd.bus.worker import CONSUMER_GROUP
 
-        queue = SqliteQueue(Settings.load(data_dir=self.data_dir).queue_path)
+        queue = SqliteQueue(sqlite_path(Settings.load(data_dir=self.data_dir).bus_url))
         deadline = time.monotonic() + timeout
         try:
             while queue.pending("profiles", CONSUMER_GROUP) and time.monotonic() < deadline:
