@@ -32,14 +32,16 @@ from typing import Any
 import msgspec
 
 from bench.write_path import inputs
-from profd.analysis.flame import FlameNode, fold
+from profd.analysis.flame import fold
 from profd.analysis.profile_functions import call_trees
 from profd.formats import Kind
+from profd.formats.rows import FlameNode, ProcessedProfile
+from profd.pipeline.analyse import analyse_profile
 from profd.query.flamegraph import differential, flamegraph
 from profd.query.functions import function_table
 from profd.query.profiles import ProfileFilter
 from profd.store.blobs import BlobStore
-from profd.store.profiles import Prepared, decompress, prepare
+from profd.store.profiles import decompress, encode_blob
 from profd.store.sqlite import SqliteBackend
 
 DAY = 86400
@@ -57,12 +59,14 @@ def sql(index: SqliteBackend, query: str, params: tuple[Any, ...] = ()) -> list[
         db.close()
 
 
-def templates(scratch: Path) -> list[tuple[Prepared, Kind]]:
+def templates(scratch: Path) -> list[tuple[ProcessedProfile, bytes]]:
+    """Each capture analysed, with its blob."""
     made = []
     for name, (profile, kind) in inputs(seconds=20, fresh=False, scratch=scratch).items():
         if kind is Kind.ANDROID or "android" in name:
             continue  # android traces are a different shape; the python and node captures suffice
-        made.append((prepare(msgspec.json.decode(msgspec.json.encode(profile)), kind), kind))
+        processed = analyse_profile(msgspec.json.decode(msgspec.json.encode(profile)), kind, 90)
+        made.append((processed, encode_blob(processed.document)))
         print(
             f"  template: {name}: {len(made[-1][0].flame)} call-tree paths, {len(made[-1][0].functions)} functions"
         )
@@ -70,7 +74,11 @@ def templates(scratch: Path) -> list[tuple[Prepared, Kind]]:
 
 
 def fill(
-    index: SqliteBackend, blobs: BlobStore, count: int, sources: list[tuple[Prepared, Kind]], blob_sample: int
+    index: SqliteBackend,
+    blobs: BlobStore,
+    count: int,
+    sources: list[tuple[ProcessedProfile, bytes]],
+    blob_sample: int,
 ) -> float:
     rng = random.Random(count)
     base = 1_780_000_000.0
@@ -78,7 +86,7 @@ def fill(
     for n in range(count):
         # An endpoint runs the same code each time: its transaction decides its call-tree shape.
         transaction = rng.randrange(len(TRANSACTIONS))
-        template, _ = sources[transaction % len(sources)]
+        template, blob = sources[transaction % len(sources)]
         scale = rng.uniform(0.5, 2.0)
         start = base + rng.uniform(0, 7 * DAY)
         metadata = msgspec.structs.replace(
@@ -107,7 +115,7 @@ def fill(
         ]
         index.insert_profile(metadata, functions, flame)
         if n < blob_sample:
-            blobs.put_if_absent(metadata.blob_key, template.blob)
+            blobs.put_if_absent(metadata.blob_key, blob)
     return time.perf_counter() - began
 
 
@@ -142,7 +150,7 @@ def median_time(fn: Callable[[], Any], repeat: int) -> float:
 
 
 def measure(
-    root: Path, size: int, sources: list[tuple[Prepared, Kind]], repeat: int, blob_sample: int
+    root: Path, size: int, sources: list[tuple[ProcessedProfile, bytes]], repeat: int, blob_sample: int
 ) -> None:
     index = SqliteBackend(root / f"index-{size}.sqlite3")
     blobs = BlobStore((root / f"blobs-{size}").as_uri())

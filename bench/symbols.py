@@ -18,7 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from profd.pipeline.symbolicator import NativeRequest, Scope
+from profd.symbols.contract import NativeRequest, Scope
 from profd.symbols.native import demangle
 from profd.symbols.store import SymbolStore
 from profd.symbols.symbolicator import LocalSymbolicator

@@ -2,12 +2,14 @@
 
 (a) vroomrs: parse the processed profile JSON -> normalize -> extract function metrics
     (Sentry's parameters) -> compress (lz4 level 9, its storage format);
-(b) profd:   decode -> normalize -> call trees + function metrics -> compress (zstd level 3).
+(b) profd:   decode -> the analyse stage (normalize, call trees, function metrics, flame
+    fold) -> the blob the store writes (zstd level 3).
 
 Inputs are processed profiles, i.e. what Sentry's task hands to vroomrs: SDK payloads run
-through profd's ingest and process_profile_task.  A 20-second python transaction profile and
-a 20-second python chunk are captured from the real sentry-sdk on first use (cached in
-bench/.data); the node and android inputs are the captures and fixtures in ../shared.
+through profd's ingest and the stages of process_profile_task before analyse.  A 20-second
+python transaction profile and a 20-second python chunk are captured from the real
+sentry-sdk on first use (cached in bench/.data); the node and android inputs are the
+captures and fixtures in ../shared.
 
     .venv/bin/python -m bench.write_path [--repeat 7] [--seconds 20] [--fresh]   (from the repository root)
 
@@ -19,8 +21,6 @@ least 0.2 s each; times are medians, the ratio is the median of the rounds' rati
 from __future__ import annotations
 
 import argparse
-import copy
-import dataclasses
 import statistics
 import tempfile
 import time
@@ -35,10 +35,11 @@ from profd.formats import Kind, encode_message
 from profd.gc_pause import gc_paused
 from profd.ingest.envelope import parse_envelope
 from profd.ingest.submit import ProfileItem, envelope_items, file_item, to_message
-from profd.pipeline.task import process_profile_task
+from profd.pipeline.analyse import analyse_profile
+from profd.pipeline.task import STAGES, TaskRun, analyse_call_trees
 from profd.services import open_services
 from profd.settings import Settings
-from profd.store.profiles import prepare
+from profd.store.profiles import encode_blob
 from tests.clients.python_sdk import capture_envelopes
 from tests.conftest import SHARED
 
@@ -57,29 +58,24 @@ FIXTURES = {
 }
 
 
-class Capture:
-    """A store that keeps what the task would store: the processed profile, before storage."""
-
-    def __init__(self) -> None:
-        self.profiles: list[tuple[dict[str, Any], Kind]] = []
-
-    def push(self, profile: dict[str, Any], kind: Kind) -> None:
-        self.profiles.append((copy.deepcopy(profile), kind))
-
-
 def processed(items: list[ProfileItem], scratch: Path) -> list[tuple[dict[str, Any], Kind]]:
+    """Each item as process_profile_task's stages before analyse leave it: what Sentry's task
+    hands to vroom, which normalizes and analyses it as it inserts."""
     services = open_services(Settings.load(data_dir=scratch))
     organization, project = services.default_project()
-    capture = Capture()
-    context = dataclasses.replace(services.task_context(), store=capture)
+    context = services.task_context()
+    profiles = []
     for item in items:
         message = to_message(
             item, organization_id=organization.id, project_id=project.id, received=int(time.time())
         )
-        task = process_profile_task(encode_message(message), context=context)
-        assert all(o.outcome.name == "ACCEPTED" for o in task.outcomes), task.outcomes
+        task = TaskRun(context=context, payload=encode_message(message), sampled=True)
+        for step in STAGES[: STAGES.index(analyse_call_trees)]:
+            step(task)  # a stage that fails raises StageFailed
+        assert task.kind is not None
+        profiles.append((task.profile, task.kind))
     services.close()
-    return capture.profiles
+    return profiles
 
 
 def inputs(seconds: float, fresh: bool, scratch: Path) -> dict[str, tuple[dict[str, Any], Kind]]:
@@ -122,9 +118,11 @@ def vroomrs_write(text: str, kind: Kind, version: str, platform: str) -> None:
 
 
 def profd_write(decoder: msgspec.json.Decoder[Any], data: bytes, kind: Kind) -> None:
-    # As process_profile_task runs it: the collector waits until the profile is stored.
+    # As process_profile_task runs it: the collector waits until the profile is stored.  Nothing
+    # is kept past the pause, as the store keeps nothing: a collection with the profile still
+    # alive would walk all of it.
     with gc_paused():
-        prepare(decoder.decode(data), kind)
+        encode_blob(analyse_profile(decoder.decode(data), kind, 90).document)
 
 
 def calibrated(fn: Any) -> int:

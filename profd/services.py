@@ -21,13 +21,13 @@ from profd.ingest.endpoint import EnvelopeEndpoint
 from profd.ingest.rate_limit import KeyRateLimit
 from profd.pipeline.context import TaskContext
 from profd.pipeline.outcomes import OutcomeTracker
-from profd.pipeline.symbolicator import Symbolicator
 from profd.settings import Settings, sqlite_path
 from profd.store import ProfileStore
 from profd.store.blobs import BlobStore as ObjectStore
 from profd.store.protocols import BlobStore, Directory, ProfileIndex, ProfileReads
 from profd.store.records import Organization, Project, ProjectKey
 from profd.store.sqlite import SqliteBackend
+from profd.symbols.contract import Symbolicator
 from profd.symbols.store import SymbolStore, UploadLimits
 from profd.symbols.symbolicator import LocalSymbolicator
 

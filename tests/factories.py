@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from profd.analysis.functions import FunctionMetrics
-from profd.analysis.metadata import ProfileMetadata
+from profd.formats.rows import FunctionMetrics, ProfileMetadata
 
 
 def function_ran(fingerprint: int, self_times_ns: list[int], package: str = "app") -> FunctionMetrics:

@@ -13,18 +13,7 @@ import msgspec
 import numpy as np
 
 from profd.analysis.calltree import CallTree
-
-
-class FlameNode(msgspec.Struct, frozen=True, array_like=True):
-    path: int  # hash of the path root -> node (signed 64-bit, for SQLite)
-    parent: int  # the parent's path hash, 0 for roots
-    name: str
-    package: str
-    in_app: bool
-    depth: int
-    sample_count: int
-    duration_ns: int
-    self_time_ns: int
+from profd.formats.rows import FlameNode
 
 
 def fold(trees: list[CallTree]) -> list[FlameNode]:

@@ -12,30 +12,14 @@ import itertools
 import struct
 from collections.abc import Iterable
 
-import msgspec
 import numpy as np
 
 from profd.analysis.calltree import CallTree
+from profd.formats.rows import FunctionMetrics
 
 _FNV_OFFSET = 0xCBF29CE484222325
 _FNV_PRIME = 0x100000001B3
 _MASK64 = 0xFFFFFFFFFFFFFFFF
-
-
-class FunctionMetrics(msgspec.Struct, kw_only=True):
-    fingerprint: int
-    function: str
-    package: str
-    in_app: bool
-    thread_id: str
-    self_times_ns: list[int]
-    total_times_ns: list[int]
-    sum_self_time_ns: int
-    sample_count: int
-    max_duration: int
-    depth: int | None = None
-    stack_fingerprint: int | None = None
-    parent_fingerprint: int | None = None
 
 
 def fnv1a_64(data: bytes, seed: int = _FNV_OFFSET) -> int:

@@ -1,4 +1,5 @@
-"""The searchable facts of a processed profile: what the index keeps per profile.
+"""The searchable facts of a processed profile: what the index keeps per profile
+(`profd.formats.rows.ProfileMetadata`), extracted here.
 
 Mirrors what Sentry writes to ``processed-profiles`` / ``snuba-profile-chunks`` (ids,
 platform, transaction, release, environment, time span, device, SDK, retention), computed
@@ -11,39 +12,8 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-import msgspec
-
 from profd.formats import Kind
-
-
-class ProfileMetadata(msgspec.Struct, kw_only=True, frozen=True):
-    organization_id: int
-    project_id: int
-    # Transaction profiles: the profile (event) id; chunks: the chunk id.  32 hex digits.
-    profile_id: str
-    kind: str
-    profiler_id: str | None = None
-    platform: str
-    transaction_name: str | None = None
-    transaction_id: str | None = None
-    trace_id: str | None = None
-    release: str | None = None
-    environment: str | None = None
-    # Unix seconds (float): when profiling started and ended.
-    start: float
-    end: float
-    duration_ns: int
-    device_class: str | None = None
-    device_model: str | None = None
-    os_name: str | None = None
-    os_version: str | None = None
-    sdk_name: str | None = None
-    sdk_version: str | None = None
-    retention_days: int
-    received: int
-    blob_key: str
-    # Unsampled profiles are indexed for their function metrics; their blob is not kept.
-    sampled: bool = True
+from profd.formats.rows import ProfileMetadata
 
 
 def extract_metadata(profile: dict[str, Any], kind: Kind, default_retention_days: int) -> ProfileMetadata:

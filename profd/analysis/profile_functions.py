@@ -13,8 +13,9 @@ import msgspec
 
 from profd.analysis.android import android_call_trees, android_profile_call_trees
 from profd.analysis.calltree import CallTree, sample_call_trees
-from profd.analysis.functions import FunctionMetrics, extract_functions
+from profd.analysis.functions import extract_functions
 from profd.formats import Kind
+from profd.formats.rows import FunctionMetrics
 
 # Sentry's parameters for the functions it stores.
 MIN_DEPTH = 1

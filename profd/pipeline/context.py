@@ -7,11 +7,11 @@ profile and reports outcomes; `profd.services` builds the real backends behind t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Protocol
 
-from profd.formats import Kind
+from profd.formats.rows import ProcessedProfile
 from profd.pipeline.outcomes import OutcomeTracker
-from profd.pipeline.symbolicator import Symbolicator
+from profd.symbols.contract import Symbolicator
 
 
 class OrganizationLike(Protocol):
@@ -37,7 +37,7 @@ class Directory(Protocol):
 
 
 class ProfileSink(Protocol):
-    def push(self, profile: dict[str, Any], kind: Kind) -> object: ...
+    def push(self, processed: ProcessedProfile) -> object: ...
 
 
 @dataclass(frozen=True)

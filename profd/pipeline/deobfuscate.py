@@ -13,8 +13,8 @@ import logging
 import uuid
 
 from profd.formats import profile_event_id as event_id
-from profd.pipeline.signature import decode_signature
-from profd.pipeline.symbolicator import JsonObject, JvmRequest, Scope, SymbolicationTimeout, Symbolicator
+from profd.formats.jvm_signature import decode_signature
+from profd.symbols.contract import JsonObject, JvmRequest, Scope, SymbolicationTimeout, Symbolicator
 
 log = logging.getLogger(__name__)
 

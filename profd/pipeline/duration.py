@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 
 from profd.pipeline.outcomes import UI_PROFILE_PLATFORMS, DataCategory
-from profd.pipeline.symbolicator import JsonObject
+from profd.symbols.contract import JsonObject
 
 log = logging.getLogger(__name__)
 

@@ -8,7 +8,7 @@ as Sentry did before.  Frame platforms are filled in afterwards (`set_frames_pla
 from __future__ import annotations
 
 from profd.pipeline.device import DeviceClass, class_from_tag, classify_device
-from profd.pipeline.symbolicator import JsonObject
+from profd.symbols.contract import JsonObject
 
 CLASSIFIED_PLATFORMS = frozenset({"cocoa", "android"})
 

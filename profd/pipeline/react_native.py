@@ -9,7 +9,7 @@ source-map images apply), symbolicated, and unwrapped to ``{"profile": ...,
 from __future__ import annotations
 
 from profd.formats import profile_event_id as event_id
-from profd.pipeline.symbolicator import JsonObject
+from profd.symbols.contract import JsonObject
 
 _WRAPPER_KEYS = ("platform", "debug_meta", "version", "event_id", "release", "dist")
 

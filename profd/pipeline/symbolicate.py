@@ -16,7 +16,8 @@ import re
 from typing import Any
 
 from profd.formats import profile_event_id as event_id
-from profd.pipeline.symbolicator import (
+from profd.pipeline.symbolicator_results import merge_image, merge_sample_results
+from profd.symbols.contract import (
     JsonObject,
     JsRequest,
     NativeRequest,
@@ -24,7 +25,6 @@ from profd.pipeline.symbolicator import (
     SymbolicationTimeout,
     Symbolicator,
 )
-from profd.pipeline.symbolicator_results import merge_image, merge_sample_results
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from profd.pipeline.symbolicator import JsonObject
+from profd.symbols.contract import JsonObject
 
 JS_PLATFORMS = frozenset({"javascript", "node"})
 

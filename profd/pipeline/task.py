@@ -2,7 +2,7 @@
 
 Reads like the mission: unsampled check -> unpack -> organization/project lookup ->
 event_id -> symbolicate -> deobfuscate -> React Native JS pass -> normalize -> frame
-platforms -> push to store -> outcomes.  Each stage is one short function; a stage that
+platforms -> analyse (what vroom computes on insertion) -> push to store -> outcomes.  Each stage is one short function; a stage that
 fails emits an INVALID outcome with its reason and stops the task.
 
 One exception escapes: `BackendUnavailable`, a store or index that did not answer.  That
@@ -23,9 +23,10 @@ from profd.errors import BackendUnavailable
 from profd.formats import FormatError, Kind, decode_json, decode_message, profile_event_id, validate
 from profd.formats.message import ProfileMessage
 from profd.formats.outcome import chunk_category, rejected_categories
+from profd.formats.rows import ProcessedProfile
 from profd.gc_pause import gc_paused
 from profd.metrics import METRICS
-from profd.pipeline import deobfuscate, duration, normalize, react_native, symbolicate
+from profd.pipeline import analyse, deobfuscate, duration, normalize, react_native, symbolicate
 from profd.pipeline.context import OrganizationLike, ProjectLike, TaskContext
 from profd.pipeline.outcomes import DataCategory, Outcome, OutcomeRecord
 
@@ -52,6 +53,7 @@ class TaskRun:
     organization: OrganizationLike | None = None
     project: ProjectLike | None = None
     outcomes: list[OutcomeRecord] = field(default_factory=list)
+    processed: ProcessedProfile | None = None
     stored: object = None
     # The message's identity on the bus ("topic/partition/offset"), for outcome keys.
     message_id: str | None = None
@@ -241,10 +243,17 @@ def set_frames_platform(task: TaskRun) -> None:
     normalize.set_frames_platform(task.profile)
 
 
+# vroom normalizes and builds call trees as it inserts, so this is where Sentry fails too.
+@stage("profiling_failed_vroom_insertion")
+def analyse_call_trees(task: TaskRun) -> None:
+    assert task.kind is not None
+    task.processed = analyse.analyse_profile(task.profile, task.kind, task.context.default_retention_days)
+
+
 @stage("profiling_failed_vroom_insertion")
 def push_to_store(task: TaskRun) -> None:
-    assert task.kind is not None
-    task.stored = task.context.store.push(task.profile, task.kind)
+    assert task.processed is not None
+    task.stored = task.context.store.push(task.processed)
 
 
 STAGES: tuple[Stage, ...] = (
@@ -256,6 +265,7 @@ STAGES: tuple[Stage, ...] = (
     symbolicate_react_native,
     normalize_metadata,
     set_frames_platform,
+    analyse_call_trees,
     push_to_store,
 )
 

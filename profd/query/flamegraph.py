@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from profd.analysis.histogram import exact_quantile
+from profd.formats.histogram import exact_quantile
 from profd.query.flame_rollup import path_durations, path_totals
 from profd.store.protocols import ProfileReads
 from profd.store.records import ProfileFilter

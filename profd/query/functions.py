@@ -3,7 +3,7 @@
 Built from the hourly function rollups and the function rows the store wrote for every
 profile (never from blobs): for a filter and time range, per fingerprint the number of
 occurrences, percentiles of their self times (nearest rank over log histograms, within 1%
-of the exact value: profd.analysis.histogram), the total, the profile where it was slowest
+of the exact value: profd.formats.histogram), the total, the profile where it was slowest
 and a few example profiles.
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import msgspec
 
-from profd.analysis import histogram
+from profd.formats import histogram
 from profd.query.rollup import edges, rollup_hours, whole_hours
 from profd.store.protocols import ProfileReads
 from profd.store.records import EXAMPLES, ProfileFilter

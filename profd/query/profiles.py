@@ -6,7 +6,7 @@ import base64
 
 import msgspec
 
-from profd.analysis.metadata import ProfileMetadata
+from profd.formats.rows import ProfileMetadata
 from profd.store.protocols import ProfileReads
 from profd.store.records import ProfileFilter, Sort
 

@@ -1,9 +1,10 @@
 """Where processed profiles go: a zstd blob per profile, its row and its functions in the index.
 
-Before storing, a profile is normalized as Sentry's store does (vroom's rules) and its
-function metrics are extracted, so later queries read the index and never the blobs.
-The blob is written first and the rows second, both idempotent: a crash between the two
-is repaired by processing the message again, and a redelivered message changes nothing.
+The pipeline's analysis stage hands over the profile finished (normalized, its rows
+computed: profd.pipeline.analyse); this module only writes, so later queries read the
+index and never the blobs.  The blob is written first and the rows second, both
+idempotent: a crash between the two is repaired by processing the message again, and a
+redelivered message changes nothing.
 """
 
 from __future__ import annotations
@@ -15,12 +16,7 @@ from typing import Any
 import msgspec
 import zstandard
 
-from profd.analysis.flame import FlameNode, fold
-from profd.analysis.functions import FunctionMetrics
-from profd.analysis.metadata import ProfileMetadata, extract_metadata
-from profd.analysis.normalize import normalize
-from profd.analysis.profile_functions import call_trees, profile_functions
-from profd.formats import Kind
+from profd.formats.rows import ProcessedProfile, ProfileMetadata
 from profd.store.protocols import BlobStore, ProfileIndex
 
 # zstd at level 3 compresses profile JSON ~8x at hundreds of MB/s; higher levels buy
@@ -31,36 +27,20 @@ _encoder = msgspec.json.Encoder()
 _decoder = msgspec.json.Decoder()
 
 
-class Prepared(msgspec.Struct, frozen=True):
-    metadata: ProfileMetadata
-    functions: list[FunctionMetrics]
-    flame: list[FlameNode]
-    blob: bytes
-
-
-def prepare(profile: dict[str, Any], kind: Kind, default_retention_days: int = 90) -> Prepared:
-    """Normalize (in place); extract metadata, functions and the folded call tree; compress."""
-    normalize(profile, kind)
-    metadata = extract_metadata(profile, kind, default_retention_days)
-    trees = call_trees(profile, kind)
-    functions = profile_functions(profile, kind, trees=trees)
-    return Prepared(metadata, functions, fold(trees), compress(_encoder.encode(profile)))
-
-
 class ProfileStore:
     def __init__(self, blobs: BlobStore, index: ProfileIndex, default_retention_days: int = 90) -> None:
         self.blobs = blobs
         self.index = index
         self.default_retention_days = default_retention_days
 
-    def push(self, profile: dict[str, Any], kind: Kind) -> ProfileMetadata:
+    def push(self, processed: ProcessedProfile) -> ProfileMetadata:
         """Store a processed profile.  An unsampled one (its transaction was dropped by
         sampling) is indexed for its function metrics only, as Sentry keeps no blob of it."""
-        prepared = prepare(profile, kind, self.default_retention_days)
-        if prepared.metadata.sampled:
-            self.blobs.put_if_absent(prepared.metadata.blob_key, prepared.blob)
-        self.index.insert_profile(prepared.metadata, prepared.functions, prepared.flame)
-        return prepared.metadata
+        metadata = processed.metadata
+        if metadata.sampled:
+            self.blobs.put_if_absent(metadata.blob_key, encode_blob(processed.document))
+        self.index.insert_profile(metadata, processed.functions, processed.flame)
+        return metadata
 
     def expire(self, now: float | None = None) -> int:
         """Delete profiles past their retention: blobs first, then their index rows; then
@@ -86,6 +66,11 @@ class ProfileStore:
         if not isinstance(document, dict):
             raise ValueError(f"blob {metadata.blob_key} does not hold a profile")
         return document
+
+
+def encode_blob(document: dict[str, Any]) -> bytes:
+    """A profile as its blob holds it: JSON, zstd-compressed."""
+    return compress(_encoder.encode(document))
 
 
 # Compressor contexts are costly to set up (as much as compressing a small profile) and

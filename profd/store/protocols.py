@@ -16,10 +16,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Protocol
 
-from profd.analysis.flame import FlameNode
-from profd.analysis.functions import FunctionMetrics
-from profd.analysis.metadata import ProfileMetadata
 from profd.formats.outcome import OutcomeRecord
+from profd.formats.rows import FlameNode, FunctionMetrics, ProfileMetadata
 from profd.store.records import (
     FunctionRollup,
     Organization,

@@ -1,9 +1,9 @@
 """What the store's protocols take and return (profd.store.protocols): plain msgspec structs,
 the same whichever backend answers.
 
-Rows of a profile (`ProfileMetadata`, `FunctionMetrics`, `FlameNode`) are the analysis
-stage's and stay in profd.analysis; this module holds the directory's rows, the selections
-the read side asks about, and the aggregates it answers with.
+Rows of a profile (`ProfileMetadata`, `FunctionMetrics`, `FlameNode`) are computed by the
+pipeline's analysis stage and defined in profd.formats.rows; this module holds the
+directory's rows, the selections the read side asks about, and the aggregates it answers with.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from typing import Literal
 
 import msgspec
 
-from profd.analysis.histogram import Histogram
+from profd.formats.histogram import Histogram
 from profd.formats.outcome import DataCategory, Outcome
 
 # Rollups are hourly: a sampled profile is summed into the bucket of the hour it started in.
@@ -144,4 +144,4 @@ class FunctionRollup(msgspec.Struct, frozen=True, gc=False):
     worst_ns: int  # the slowest occurrence
     worst_profile_id: str
     examples: list[str]  # up to EXAMPLES profile ids
-    self_times: Histogram  # profd.analysis.histogram of the self times
+    self_times: Histogram  # profd.formats.histogram of the self times

@@ -12,7 +12,7 @@ from collections import OrderedDict
 from typing import Any
 
 from profd.metrics import METRICS
-from profd.pipeline.symbolicator import JsonObject, JsRequest, Scope
+from profd.symbols.contract import JsonObject, JsRequest, Scope
 from profd.symbols.store import ArtifactFile, SymbolStore
 
 CACHES_KEPT = 64

@@ -16,7 +16,7 @@ from collections import OrderedDict
 from typing import Any
 
 from profd.metrics import METRICS
-from profd.pipeline.symbolicator import JsonObject, NativeRequest, Scope, parse_address
+from profd.symbols.contract import JsonObject, NativeRequest, Scope, parse_address
 from profd.symbols.store import DebugFile, SymbolStore
 
 SYMCACHES_KEPT = 32

@@ -13,8 +13,8 @@ import threading
 from collections import OrderedDict
 from typing import Any
 
-from profd.pipeline.signature import decode_signature
-from profd.pipeline.symbolicator import (
+from profd.formats.jvm_signature import decode_signature
+from profd.symbols.contract import (
     EmptySymbolStore,
     JsonObject,
     JsRequest,

@@ -21,10 +21,9 @@ from typing import Any, NamedTuple
 import pytest
 import vroomrs
 
-from profd.analysis.functions import FunctionMetrics
-from profd.analysis.metadata import ProfileMetadata
 from profd.analysis.profile_functions import profile_functions
 from profd.formats import Kind
+from profd.formats.rows import FunctionMetrics, ProfileMetadata
 from profd.services import Services, open_services
 from profd.settings import Settings
 from tests.clients.python_sdk import capture_envelopes

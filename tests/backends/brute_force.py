@@ -7,9 +7,7 @@ import math
 import random
 import uuid
 
-from profd.analysis.flame import FlameNode
-from profd.analysis.functions import FunctionMetrics
-from profd.analysis.metadata import ProfileMetadata
+from profd.formats.rows import FlameNode, FunctionMetrics, ProfileMetadata
 from profd.query.flame_rollup import PathTotal
 from profd.query.functions import function_metrics
 from profd.store.protocols import ProfileReads

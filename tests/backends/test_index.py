@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from profd.analysis.flame import FlameNode
 from profd.formats.outcome import DataCategory, Outcome, OutcomeRecord
+from profd.formats.rows import FlameNode
 from profd.query.flame_rollup import path_totals
 from profd.store.records import OutcomeBucket, ProfileFilter
 from tests.backends.brute_force import BASE, brute_force, check_functions, profiles, selected

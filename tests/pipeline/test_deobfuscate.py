@@ -11,7 +11,7 @@ from profd.pipeline.deobfuscate import (
     proguard_uuid,
     should_deobfuscate,
 )
-from profd.pipeline.symbolicator import EmptySymbolStore, JvmRequest, Scope
+from profd.symbols.contract import EmptySymbolStore, JvmRequest, Scope
 
 
 class JvmAnswer:

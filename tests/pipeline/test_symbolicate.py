@@ -13,8 +13,8 @@ from profd.pipeline.symbolicate import (
     should_symbolicate,
     symbolicate_profile,
 )
-from profd.pipeline.symbolicator import EmptySymbolStore, JsRequest, NativeRequest, Scope
 from profd.pipeline.symbolicator_results import merge_image, merge_sample_results
+from profd.symbols.contract import EmptySymbolStore, JsRequest, NativeRequest, Scope
 
 JsonObject = dict[str, Any]
 

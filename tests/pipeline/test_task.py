@@ -221,7 +221,7 @@ class Exploding:
 
 
 class BrokenStore:
-    def push(self, profile: dict[str, Any], kind: Any) -> None:
+    def push(self, processed: Any) -> None:
         raise OSError("disk full")
 
 
@@ -269,6 +269,19 @@ def test_normalization_failure_has_its_reason(services: Services, monkeypatch: p
     task = run(services, cocoa_profile())
     assert {(o.outcome, o.reason) for o in task.outcomes} == {
         (Outcome.INVALID, "profiling_failed_normalization")
+    }
+    assert services.reads.profiles() == []
+
+
+def test_analysis_failure_is_vroom_insertion(services: Services, monkeypatch: pytest.MonkeyPatch) -> None:
+    # vroom normalizes and builds call trees as it inserts: a failure there is an insertion's.
+    def broken(profile: Any, kind: Any, default_retention_days: int) -> None:
+        raise IndexError("stack")
+
+    monkeypatch.setattr("profd.pipeline.analyse.analyse_profile", broken)
+    task = run(services, sample_v1())
+    assert {(o.outcome, o.reason) for o in task.outcomes} == {
+        (Outcome.INVALID, "profiling_failed_vroom_insertion")
     }
     assert services.reads.profiles() == []
 

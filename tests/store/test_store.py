@@ -6,6 +6,7 @@ from pathlib import Path
 from profd.analysis.metadata import extract_metadata
 from profd.formats import Kind
 from profd.formats.outcome import DataCategory, Outcome, OutcomeRecord
+from profd.pipeline.analyse import analyse_profile
 from profd.pipeline.outcomes import OutcomeTracker
 from profd.store import BlobStore, ProfileStore
 from profd.store.profiles import decompress
@@ -48,8 +49,8 @@ def test_profiles_are_stored_compressed_and_indexed_once(tmp_path: Path) -> None
             "frames": [{"function": "work", "module": "app"}, {"function": "main", "module": "app"}],
         },
     }
-    first = store.push(profile, Kind.SAMPLE_V2)
-    again = store.push(profile, Kind.SAMPLE_V2)
+    first = store.push(analyse_profile(profile, Kind.SAMPLE_V2, 90))
+    again = store.push(analyse_profile(profile, Kind.SAMPLE_V2, 90))
     assert first == again and first is not None
     assert first.profile_id == "8e90c6570a6140b38583f1be57512605"
     assert (
@@ -89,7 +90,7 @@ def test_unsampled_profiles_keep_only_their_functions(tmp_path: Path) -> None:
             "samples": [{"stack_id": 0, "thread_id": 7, "elapsed_since_start_ns": t} for t in (0, 10, 20)],
         },
     }
-    metadata = store.push(profile, Kind.SAMPLE_V1)
+    metadata = store.push(analyse_profile(profile, Kind.SAMPLE_V1, 90))
     assert not metadata.sampled
     assert index.profiles() == []
     assert not list((tmp_path / "b").rglob("*"))
@@ -151,8 +152,12 @@ def test_retention_deletes_old_profiles_and_their_rows(tmp_path: Path) -> None:
             },
         }
 
-    old = store.push(chunk("8e90c6570a6140b38583f1be57512605", 1_000_000.0, 1), Kind.SAMPLE_V2)
-    new = store.push(chunk("8e90c6570a6140b38583f1be57512606", 1_000_000.0, 30), Kind.SAMPLE_V2)
+    old = store.push(
+        analyse_profile(chunk("8e90c6570a6140b38583f1be57512605", 1_000_000.0, 1), Kind.SAMPLE_V2, 90)
+    )
+    new = store.push(
+        analyse_profile(chunk("8e90c6570a6140b38583f1be57512606", 1_000_000.0, 30), Kind.SAMPLE_V2, 90)
+    )
     assert index.functions(2, old.profile_id)
     assert store.expire(now=1_000_000.0 + 2 * 86400) == 1
     assert index.profiles() == [new]

@@ -8,10 +8,8 @@ from collections.abc import Sequence
 
 import msgspec
 
-from profd.analysis.flame import FlameNode
-from profd.analysis.functions import FunctionMetrics
-from profd.analysis.metadata import ProfileMetadata
 from profd.formats.outcome import OutcomeRecord
+from profd.formats.rows import FlameNode, FunctionMetrics, ProfileMetadata
 from profd.store.sqlite import rollups
 from profd.store.sqlite.database import Database
 from profd.store.sqlite.rollups import FunctionOccurrences

@@ -8,10 +8,9 @@ from typing import Any
 
 import msgspec
 
-from profd.analysis import histogram
-from profd.analysis.functions import FunctionMetrics
-from profd.analysis.metadata import ProfileMetadata
+from profd.formats import histogram
 from profd.formats.outcome import DataCategory, Outcome
+from profd.formats.rows import FunctionMetrics, ProfileMetadata
 from profd.store.records import (
     FunctionRollup,
     OutcomeBucket,

@@ -16,9 +16,8 @@ from collections.abc import Sequence
 
 import msgspec
 
-from profd.analysis import histogram
-from profd.analysis.flame import FlameNode
-from profd.analysis.metadata import ProfileMetadata
+from profd.formats import histogram
+from profd.formats.rows import FlameNode, ProfileMetadata
 from profd.store.records import EXAMPLES, HOUR
 
 _examples = msgspec.json.Decoder(list[str]).decode

@@ -1,6 +1,6 @@
 import pytest
 
-from profd.pipeline.signature import decode_signature, deobfuscate_signature
+from profd.formats.jvm_signature import decode_signature, deobfuscate_signature
 
 
 @pytest.mark.parametrize(

@@ -4,6 +4,9 @@ A duration d > 0 falls in bin ceil(log_gamma(d)); every value of a bin is within
 ALPHA of the bin's representative value (the DDSketch construction), so a percentile read
 from a merged histogram is within 1% of the exact nearest-rank percentile.  Histograms
 are sparse ({bin: count}); a function's self times cover a few dozen bins.
+
+An encoding of data, like the profile formats beside it: the store's rollups add, merge and
+serialize these, the query side reads percentiles from them, so it lives where both may look.
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from profd.analysis import histogram
+from profd.formats import histogram
 
 durations = st.lists(st.integers(0, 10**12), min_size=1, max_size=300)
 
