@@ -58,6 +58,19 @@ class Database:
         self.query("SELECT 1")
 
 
+class OnDatabase:
+    """What the directory, index and reads over one `Database` have in common."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    def close(self) -> None:
+        self._db.close()
+
+    def check(self) -> None:
+        self._db.check()
+
+
 @contextmanager
 def _unavailable() -> Iterator[None]:
     """Operational errors (a full disk, an I/O error, locked past the busy timeout) say the

@@ -7,7 +7,7 @@ import time
 from collections.abc import Iterable
 
 from profd.store.records import Organization, Project, ProjectKey, Token
-from profd.store.sqlite.database import Database
+from profd.store.sqlite.database import OnDatabase
 from profd.store.tenancy import (
     ID_LIMIT,
     SCOPES,
@@ -21,16 +21,7 @@ from profd.store.tenancy import (
 )
 
 
-class SqliteDirectory:
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    def close(self) -> None:
-        self._db.close()
-
-    def check(self) -> None:
-        self._db.check()
-
+class SqliteDirectory(OnDatabase):
     # -- organizations --------------------------------------------------------------------
 
     def create_organization(

@@ -11,23 +11,14 @@ import msgspec
 from profd.formats.outcome import OutcomeRecord
 from profd.formats.rows import FlameNode, FunctionMetrics, ProfileMetadata
 from profd.store.sqlite import rollups
-from profd.store.sqlite.database import Database
+from profd.store.sqlite.database import OnDatabase
 from profd.store.sqlite.rollups import FunctionOccurrences
 
 # Per-occurrence times are kept as JSON arrays: read whole, never queried inside.
 _encode_times = msgspec.json.Encoder().encode
 
 
-class SqliteIndex:
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    def close(self) -> None:
-        self._db.close()
-
-    def check(self) -> None:
-        self._db.check()
-
+class SqliteIndex(OnDatabase):
     # -- profiles ------------------------------------------------------------------------
 
     def insert_profile(

@@ -20,7 +20,7 @@ from profd.store.records import (
     ProfileFunction,
     Sort,
 )
-from profd.store.sqlite.database import Database
+from profd.store.sqlite.database import OnDatabase
 from profd.store.sqlite.index import metadata
 
 SORTS: dict[str, str] = {"start": "start", "duration": "duration_ns"}
@@ -80,16 +80,7 @@ def _path_totals(rows: list[Any]) -> Iterator[PathTotal]:
     )
 
 
-class SqliteReads:
-    def __init__(self, db: Database) -> None:
-        self._db = db
-
-    def close(self) -> None:
-        self._db.close()
-
-    def check(self) -> None:
-        self._db.check()
-
+class SqliteReads(OnDatabase):
     # -- single profiles -----------------------------------------------------------------
 
     def profile(self, project_id: int, profile_id: str) -> ProfileMetadata | None:
