@@ -1,7 +1,8 @@
-"""What the task needs from the rest of profd, as small interfaces.
+"""What the task needs from the rest of profd.
 
-The task looks up organizations and projects, calls a symbolicator, stores the processed
-profile and reports outcomes; `profd.services` builds the real backends behind these.
+The task looks up organizations and projects (the store's `Directory`), calls a
+symbolicator, stores the processed profile and reports outcomes; `profd.services` builds
+the real backends behind these.
 """
 
 from __future__ import annotations
@@ -11,29 +12,8 @@ from typing import Protocol
 
 from profd.formats.rows import ProcessedProfile
 from profd.pipeline.outcomes import OutcomeTracker
+from profd.store.protocols import Directory
 from profd.symbols.contract import Symbolicator
-
-
-class OrganizationLike(Protocol):
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def retention_days(self) -> int | None: ...
-
-
-class ProjectLike(Protocol):
-    @property
-    def id(self) -> int: ...
-
-    @property
-    def organization_id(self) -> int: ...
-
-
-class Directory(Protocol):
-    def organization(self, organization_id: int) -> OrganizationLike | None: ...
-
-    def project(self, project_id: int) -> ProjectLike | None: ...
 
 
 class ProfileSink(Protocol):

@@ -27,8 +27,9 @@ from profd.formats.rows import ProcessedProfile
 from profd.gc_pause import gc_paused
 from profd.metrics import METRICS
 from profd.pipeline import analyse, deobfuscate, duration, normalize, react_native, symbolicate
-from profd.pipeline.context import OrganizationLike, ProjectLike, TaskContext
+from profd.pipeline.context import TaskContext
 from profd.pipeline.outcomes import DataCategory, Outcome, OutcomeRecord
+from profd.store.records import Organization, Project
 
 log = logging.getLogger(__name__)
 
@@ -50,8 +51,8 @@ class TaskRun:
     message: ProfileMessage | None = None
     profile: dict[str, Any] = field(default_factory=dict)
     kind: Kind | None = None
-    organization: OrganizationLike | None = None
-    project: ProjectLike | None = None
+    organization: Organization | None = None
+    project: Project | None = None
     outcomes: list[OutcomeRecord] = field(default_factory=list)
     processed: ProcessedProfile | None = None
     stored: object = None

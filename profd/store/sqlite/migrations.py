@@ -126,7 +126,7 @@ MIGRATIONS = [
     # platform, device class) bucket, the folded call tree and the function metrics summed
     # over its profiles.  A path's frame is stored once (flame_paths) instead of in every
     # profile's and every bucket's rows.  Function rollups of profiles indexed before this
-    # migration are built by `Index.rebuild_function_rollups` on first open.
+    # migration are built by `rollups.rebuild` when this migration runs.
     """
     CREATE TABLE flame_paths (
         path INTEGER PRIMARY KEY,
