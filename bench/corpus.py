@@ -379,11 +379,11 @@ class _Walk:
             if remaining > 6 and same and self.rng.random() < 0.8:
                 options = same
             callee = _zipf_pick(self.rng, options)
-            call_site = functions[caller].line + 1 + (callees.index(callee) * 3) % 40
+            call_site = functions[caller].line + 1 + (callees.index(callee) * 3) % 40 + self.rng.randrange(2)
             self.stack[-1] = (caller, call_site)
             self.stack.append((callee, 0))
         leaf, _ = self.stack[-1]
-        self.stack[-1] = (leaf, functions[leaf].line + 1 + self.rng.randrange(6))
+        self.stack[-1] = (leaf, functions[leaf].line + 1 + self.rng.randrange(12))
 
     def tick(self, prefix: int) -> None:
         rng = self.rng
@@ -404,11 +404,15 @@ def _uuid(rng: random.Random) -> str:
     return uuid.UUID(int=rng.getrandbits(128), version=4).hex
 
 
+_ROUTE_WEIGHTS = [(k + 1) ** -0.5 for k in range(TRANSACTION_COUNT)]
+
+
 def generate(i: int, seed: int = 0, service: Service = SERVICE) -> tuple[dict[str, Any], dict[str, Any]]:
     """Profile ``i`` of the corpus and its transaction event, as the SDK sends them."""
     rng = random.Random(f"profile:{seed}:{i}")
-    transaction = min(int(rng.paretovariate(0.6)) - 1, TRANSACTION_COUNT - 1)
-    transaction = (transaction * 7 + seed) % TRANSACTION_COUNT
+    # some routes are busier than others: weights 1, 1/sqrt(2), 1/sqrt(3), ...
+    rank = rng.choices(range(TRANSACTION_COUNT), _ROUTE_WEIGHTS)[0]
+    transaction = (rank * 7 + seed) % TRANSACTION_COUNT
     start = BASE + rng.uniform(0, SPAN_S)
     release = RELEASES[start >= RELEASE_2_FROM]
     regressed = set(service.regressed) if release == RELEASES[1] else set()
@@ -429,7 +433,7 @@ def generate(i: int, seed: int = 0, service: Service = SERVICE) -> tuple[dict[st
     wait = [frames.fixed(f) for f in _WAIT]
     main_thread = str(rng.randrange(139_000_000_000_000, 140_000_000_000_000))
     threads = {main_thread: "MainThread"}
-    extra = rng.choices((0, 1, 2), (0.3, 0.4, 0.3))[0]
+    extra = rng.choices((0, 1, 2), (0.2, 0.4, 0.4))[0]
     pool_thread = str(int(main_thread) - 8_392_704) if extra >= 1 else None
     flusher = str(int(main_thread) - 16_785_408) if extra >= 2 else None
     if pool_thread:
@@ -441,7 +445,7 @@ def generate(i: int, seed: int = 0, service: Service = SERVICE) -> tuple[dict[st
     worker = _Walk(service, service.entries[(transaction + 1) % TRANSACTION_COUNT], rng)
     worker_busy = rng.random() < 0.6
     samples: list[dict[str, Any]] = []
-    ticks = rng.randrange(250, 351)
+    ticks = rng.randrange(270, 331)
     elapsed = rng.randrange(200_000, 2_000_000)
     t = 0
     while t < ticks:
@@ -583,6 +587,7 @@ def shape(profile: bytes) -> dict[str, float]:
         "main thread stacks": len(main),
         "frames": len(document["frames"]),
         "min depth": min(depths),
+        "main thread min depth": min(len(document["stacks"][s]) for s in main),
         "max depth": max(depths),
         "mean depth": sum(depths) / len(depths),
     }

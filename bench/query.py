@@ -13,17 +13,33 @@ the midpoint) and its durations scaled by a random factor, so percentiles are no
 Prints for each size the median latency of each query over --repeat runs, the blob path's
 time (measured on --blob-sample profiles and scaled linearly to the size: merging blobs is
 one independent decode per profile) and the ratio blob path / index path.
+
+The diverse corpus (bench.corpus: 3,000 functions, 40 transactions, 2 releases over 2 days,
+hundreds of distinct stacks 15-45 frames deep per profile, ~300 KB each) goes through
+profd's own pipeline, as `profd process` runs it: ingest's expansion with the transaction
+event, the stages of process_profile_task, analyse, then the blob and the index.  For it
+the benchmark prints the indexing rate against vroomrs's write path on the same processed
+profiles (measured on --vroom-sample of them), index bytes per profile, and the latency
+(median of --repeat runs, fewer when a run passes --budget seconds) and answer size of the
+aggregate flamegraph (all profiles, one transaction, one day), the differential flamegraph
+of the two releases and the functions table.
+
+    .venv/bin/python -m bench.query --corpus diverse|templates|both [--sizes 1000]
+
+Without --sizes, the templates run at 10,000 and 100,000 profiles, the diverse corpus at 1,000.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import random
 import sqlite3
 import statistics
 import tempfile
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -31,15 +47,21 @@ from typing import Any
 
 import msgspec
 
-from bench.write_path import inputs
+from bench import corpus
+from bench.write_path import inputs, vroomrs_write
 from profd.analysis.flame import fold
 from profd.analysis.profile_functions import call_trees
-from profd.formats import Kind
+from profd.formats import Kind, encode_message
 from profd.formats.rows import FlameNode, ProcessedProfile
+from profd.gc_pause import gc_paused
+from profd.ingest.submit import ProfileItem, to_message
 from profd.pipeline.analyse import analyse_profile
+from profd.pipeline.task import STAGES, TaskRun, analyse_call_trees
 from profd.query.flamegraph import differential, flamegraph
 from profd.query.functions import function_table
 from profd.query.profiles import ProfileFilter
+from profd.services import open_services
+from profd.settings import Settings
 from profd.store.blobs import BlobStore
 from profd.store.profiles import decompress, encode_blob
 from profd.store.sqlite import SqliteBackend
@@ -188,18 +210,199 @@ def measure(
     index.close()
 
 
+def runs(fn: Callable[[], Any], repeat: int, budget: float) -> tuple[float, Any, int]:
+    """Median seconds of up to `repeat` runs (fewer once they pass `budget` seconds in all),
+    the last answer and how many runs there were."""
+    times: list[float] = []
+    answer: Any = None
+    while len(times) < repeat and sum(times) < budget:
+        began = time.perf_counter()
+        answer = fn()
+        times.append(time.perf_counter() - began)
+    return statistics.median(times), answer, len(times)
+
+
+def diverse_fill(root: Path, size: int, seed: int, vroom_sample: int) -> dict[str, Any]:
+    """The diverse corpus through profd's pipeline as `profd process` runs it, each part
+    timed; every (size / vroom_sample)-th processed profile also through vroomrs's write path."""
+    services = open_services(Settings.load(data_dir=root))
+    organization, project = services.default_project()
+    context = services.task_context()
+    before = STAGES[: STAGES.index(analyse_call_trees)]
+    parts = dict.fromkeys(("ingest", "stages", "analyse", "blob", "index"), 0.0)
+    every = max(1, size // vroom_sample)
+    vroom = profd_same = 0.0
+    compared = 0
+    shapes: list[dict[str, float]] = []
+    functions: set[tuple[str, str]] = set()
+    transactions: Counter[str] = Counter()
+    corpus_bytes = 0
+    for n, (payload, event) in enumerate(corpus.items(size, seed)):
+        transactions[event["transaction"]] += 1
+        corpus_bytes += len(payload)
+        if n % every == 0:
+            shapes.append(corpus.shape(payload))
+            functions.update((f["module"], f["function"]) for f in json.loads(payload)["profile"]["frames"])
+        t0 = time.perf_counter()
+        item = ProfileItem(payload=payload, item_type="profile", platform="python", transaction=event)
+        received = int(corpus.BASE + corpus.SPAN_S + 3600)
+        message = to_message(item, organization_id=organization.id, project_id=project.id, received=received)
+        task = TaskRun(context=context, payload=encode_message(message), sampled=True)
+        t1 = time.perf_counter()
+        with gc_paused():
+            for step in before:
+                step(task)
+        t2 = time.perf_counter()
+        text = msgspec.json.encode(task.profile).decode() if n % every == 0 else None
+        t3 = time.perf_counter()
+        # analyse, then what ProfileStore.push does, each part timed on its own
+        with gc_paused():
+            analyse_call_trees(task)
+            processed = task.processed
+            assert processed is not None
+            t4 = time.perf_counter()
+            blob = encode_blob(processed.document)
+            services.blobs.put_if_absent(processed.metadata.blob_key, blob)
+            t5 = time.perf_counter()
+            services.index.insert_profile(processed.metadata, processed.functions, processed.flame)
+            t6 = time.perf_counter()
+        parts["ingest"] += t1 - t0
+        parts["stages"] += t2 - t1
+        parts["analyse"] += t4 - t3
+        parts["blob"] += t5 - t4
+        parts["index"] += t6 - t5
+        if text is not None:
+            del task, processed
+            began = time.perf_counter()
+            vroomrs_write(text, Kind.SAMPLE_V1, "1", "python")
+            vroom += time.perf_counter() - began
+            profd_same += t6 - t3
+            compared += 1
+    return {
+        "services": services,
+        "organization": organization.id,
+        "parts": parts,
+        "vroom": vroom / compared,
+        "profd_same": profd_same / compared,
+        "compared": compared,
+        "shapes": shapes,
+        "functions": len(functions),
+        "transactions": transactions,
+        "corpus_bytes": corpus_bytes,
+    }
+
+
+def measure_diverse(root: Path, size: int, seed: int, repeat: int, budget: float, vroom_sample: int) -> None:
+    data_dir = root / f"diverse-{size}"
+    filled = diverse_fill(data_dir, size, seed, vroom_sample)
+    services, organization, parts = filled["services"], filled["organization"], filled["parts"]
+    shapes = filled["shapes"]
+
+    def spread(key: str) -> str:
+        values = [s[key] for s in shapes]
+        return f"{statistics.median(values):,.0f} (min {min(values):,.0f}, max {max(values):,.0f})"
+
+    print(
+        f"\n{size:,} diverse profiles ({filled['corpus_bytes'] / 1e6:,.0f} MB of JSON;"
+        f" shape measured on {len(shapes)} of them):"
+    )
+    print(f"  functions seen: {filled['functions']:,}; transactions: {len(filled['transactions'])}")
+    print(
+        f"  bytes per profile: {spread('bytes')}; samples: {spread('samples')}; threads: {spread('threads')}"
+    )
+    print(
+        f"  distinct stacks per profile: {spread('stacks')}, on the main thread {spread('main thread stacks')}"
+    )
+    print(
+        f"  frames per profile: {spread('frames')}; main-thread stacks from {spread('main thread min depth')}"
+        f" to {spread('max depth')} frames deep"
+    )
+    total = sum(parts.values())
+    write = parts["analyse"] + parts["blob"] + parts["index"]
+    print(f"  end to end (ingest, stages, analyse, blob, index): {size / total:8.1f} profiles/s")
+    for name, seconds in parts.items():
+        print(f"    {name:<10} {seconds / size * 1000:9.1f} ms per profile ({seconds / total:4.0%})")
+    print(f"  indexing alone (index insert):  {size / parts['index']:8.1f} profiles/s")
+    print(f"  profd write path (analyse + blob + index): {size / write:8.1f} profiles/s")
+    print(
+        f"  vroomrs write path (parse, normalize, function metrics, compress): {1 / filled['vroom']:8.1f} profiles/s"
+        f" on {filled['compared']} of the same processed profiles;"
+        f" profd's write path on those: {1 / filled['profd_same']:.1f}/s,"
+        f" ratio profd/vroomrs {filled['vroom'] / filled['profd_same']:.2f}"
+    )
+    services.close()
+    index_file = data_dir / "index.sqlite3"
+    index_bytes = sum(p.stat().st_size for p in data_dir.glob("index.sqlite3*"))
+    rows = {
+        table: sql_file(index_file, f"SELECT COUNT(*) FROM {table}")
+        for table in ("flame_paths", "flame_nodes", "flame_rollup")
+    }
+    print(
+        f"  index: {index_bytes / 1e6:,.1f} MB, {index_bytes / size / 1e3:,.0f} KB per profile;"
+        + ", ".join(f" {n:,} {table} rows" for table, n in rows.items())
+    )
+    services = open_services(Settings.load(data_dir=data_dir))
+    reads = services.reads
+    busiest, count = filled["transactions"].most_common(1)[0]
+    releases = corpus.RELEASES
+    queries: dict[str, Callable[[], Any]] = {
+        "aggregate flamegraph, all profiles": partial(flamegraph, reads, organization, ProfileFilter()),
+        f"aggregate flamegraph, 1 transaction ({count} profiles)": partial(
+            flamegraph, reads, organization, ProfileFilter(transaction=busiest)
+        ),
+        "aggregate flamegraph, 1 day": partial(
+            flamegraph, reads, organization, ProfileFilter(start=corpus.BASE, end=corpus.BASE + DAY)
+        ),
+        f"differential flamegraph, {releases[0]} vs {releases[1]}": partial(
+            differential,
+            reads,
+            organization,
+            ProfileFilter(release=releases[0]),
+            ProfileFilter(release=releases[1]),
+        ),
+        "functions table, all profiles": partial(function_table, reads, organization, ProfileFilter()),
+    }
+    print(f"  {'query':<54} {'latency':>12} {'answer':>10}")
+    for name, query in queries.items():
+        seconds, answer, done = runs(query, repeat, budget)
+        size_bytes = len(msgspec.json.encode(answer))
+        print(f"  {name:<54} {seconds * 1000:9.0f} ms {size_bytes / 1e6:8.2f} MB  (median of {done})")
+    services.close()
+
+
+def sql_file(path: Path, query: str) -> Any:
+    db = sqlite3.connect(path)
+    try:
+        return db.execute(query).fetchone()[0]
+    finally:
+        db.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    parser.add_argument("--corpus", choices=("diverse", "templates", "both"), default="both")
+    parser.add_argument(
+        "--sizes", type=int, nargs="+", default=None, help="default: 10000 100000 templates, 1000 diverse"
+    )
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--budget", type=float, default=120.0, help="seconds of runs per diverse query")
     parser.add_argument("--blob-sample", type=int, default=300)
+    parser.add_argument("--vroom-sample", type=int, default=100)
+    parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         root = Path(scratch)
-        print("templates from real SDK captures:")
-        sources = templates(root / "templates")
-        for size in args.sizes:
-            measure(root, size, sources, args.repeat, args.blob_sample)
+        if args.corpus in ("templates", "both"):
+            print("templates from real SDK captures:")
+            sources = templates(root / "templates")
+            for size in args.sizes or [10_000, 100_000]:
+                measure(root, size, sources, args.repeat, args.blob_sample)
+        if args.corpus in ("diverse", "both"):
+            print(f"\ndiverse corpus (bench.corpus, seed {args.seed}); release 2 is slower in:")
+            for name in corpus.REGRESSED:
+                print(f"  {name}")
+            for size in args.sizes or [1_000]:
+                measure_diverse(root, size, args.seed, args.repeat, args.budget, args.vroom_sample)
 
 
 if __name__ == "__main__":
