@@ -20,7 +20,8 @@ from profd.errors import Refused
 from profd.formats import FormatError
 from profd.formats.pprof import to_pprof
 from profd.formats.speedscope import to_collapsed, to_speedscope
-from profd.query.flamegraph import differential, flamegraph
+from profd.query.flame_tree import DEFAULT_MAX_NODES, MAX_MAX_NODES, MIN_MAX_NODES, OTHER
+from profd.query.flamegraph import NoSuchNode, differential, flamegraph
 from profd.query.functions import SORTABLE, function_table
 from profd.query.profiles import BadCursor, ProfileFilter, list_profiles
 from profd.query.regressions import regressions
@@ -131,6 +132,47 @@ def comparison(
 
 
 Compared = Annotated[tuple[ProfileFilter, ProfileFilter], Depends(comparison)]
+
+MaxNodes = Annotated[
+    int,
+    Query(
+        ge=MIN_MAX_NODES,
+        le=MAX_MAX_NODES,
+        description=(
+            "Node budget: the heaviest nodes are kept (each with its ancestors) and the other"
+            f" children of each kept node fold into one `{OTHER}` child (`is_other` in its frame)"
+            " holding exactly their samples, occurrences, durations and self time, so every"
+            " total stays exact.  An answer that fits is the whole tree, unchanged."
+        ),
+    ),
+]
+
+ROOT_DESCRIPTION = (
+    "A node to zoom into: its stack from the root as a JSON array of [name, package] pairs,"
+    ' the `name` and `image` of the frames along it, e.g. `[["main",""],["handle","app"]]`.'
+    " The answer is that node's subtree with the whole budget to itself, its ancestors kept"
+    " above it; exact wherever the subtree fits.  404 when the stack is not in the selection."
+)
+
+_Root = msgspec.json.Decoder(list[tuple[str, str]])
+
+
+def zoom_root(
+    root: Annotated[str | None, Query(description=ROOT_DESCRIPTION)] = None,
+) -> list[tuple[str, str]] | None:
+    """The `root` parameter, decoded; a malformed one is the client's 400."""
+    if root is None:
+        return None
+    try:
+        stack = _Root.decode(root)
+    except msgspec.DecodeError as e:
+        raise Refused(400, f"root must be a JSON array of [name, package] pairs: {e}") from None
+    if not stack:
+        raise Refused(400, "root must name at least one frame")
+    return stack
+
+
+Root = Annotated[list[tuple[str, str]] | None, Depends(zoom_root)]
 
 
 def api_routes(services: Services) -> APIRouter:
@@ -330,17 +372,24 @@ def api_routes(services: Services) -> APIRouter:
         request: Request,
         org: str,
         where: Selection,
+        root: Root,
+        max_nodes: MaxNodes = DEFAULT_MAX_NODES,
     ) -> Response:
         owner = auth.organization(directory, request, org, scope="org:read")
-        return _json(flamegraph(reads, owner.id, where))
+        try:
+            return _json(flamegraph(reads, owner.id, where, max_nodes=max_nodes, root=root))
+        except NoSuchNode:
+            raise Refused(404, "no node at that root in this selection") from None
 
     @router.get(
         "/organizations/{org}/flamegraph/diff",
         summary="Differential flamegraph: each frame's share of self time before and after",
     )
-    def differential_flamegraph(request: Request, org: str, compared: Compared) -> Response:
+    def differential_flamegraph(
+        request: Request, org: str, compared: Compared, root: Root, max_nodes: MaxNodes = DEFAULT_MAX_NODES
+    ) -> Response:
         owner = auth.organization(directory, request, org, scope="org:read")
-        return _json(differential(reads, owner.id, *compared))
+        return _json(differential(reads, owner.id, *compared, max_nodes=max_nodes, root=root))
 
     @router.get(
         "/organizations/{org}/regressions",
