@@ -17,6 +17,7 @@ from profd.formats.pprof import Profile
 from tests.clients.envelopes import post
 from tests.e2e.server import Server
 from tests.e2e.test_proguard import token
+from tests.e2e.wide import Wide, route_weight, wide_fixture  # noqa: F401 (the `wide` fixture)
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -384,3 +385,71 @@ def test_new_routes_refuse_other_organizations(
     assert "intruder" not in [
         p["slug"] for p in get(server, "/api/v1/organizations/default/projects", secret)[1]
     ]
+
+
+def test_flamegraph_node_budget_and_zoom(filled: tuple[Server, str, str]) -> None:
+    from urllib.parse import quote
+
+    server, secret, _ = filled
+    base = "/api/v1/organizations/default/flamegraph"
+    raw = urllib.request.Request(server.url + base, headers={"Authorization": f"Bearer {secret}"})
+    with urllib.request.urlopen(raw, timeout=30) as response:
+        whole_bytes = response.read()
+    roomy = urllib.request.Request(
+        server.url + base + "?max_nodes=100000", headers={"Authorization": f"Bearer {secret}"}
+    )
+    with urllib.request.urlopen(roomy, timeout=30) as response:
+        assert response.read() == whole_bytes  # a tree that fits is answered as it always was
+    whole = json.loads(whole_bytes)
+    assert "max_nodes" not in whole["metadata"]
+    for bad in ("max_nodes=15", "max_nodes=100001", "max_nodes=x", "root=x", "root=%5B%5D", "root=%5B1%5D"):
+        status, body = get(server, f"{base}?{bad}", secret)
+        assert status == 400 and body["detail"], bad
+    assert get(server, f"{base}?root=" + quote(json.dumps([["nope", ""]])), secret)[0] == 404
+
+    status, one = get(server, f"{base}?release=shop@2.4.1", secret)
+    frames = one["shared"]["frames"]
+    stack = next(s for s in one["profiles"][0]["samples"] if frames[s[1]]["name"] == "handle_request")
+    root = [[frames[i]["name"], frames[i]["image"]] for i in stack[:2]]
+    status, zoomed = get(
+        server, f"{base}?release=shop@2.4.1&max_nodes=16&root=" + quote(json.dumps(root)), secret
+    )
+    assert status == 200 and zoomed["metadata"]["root"] == root
+    assert zoomed["profiles"][0]["endValue"] == 39  # every active sample passes through handle_request
+    names = zoomed["shared"]["frames"]
+    assert all(
+        [names[i]["name"] for i in s[:2]] == [r[0] for r in root] for s in zoomed["profiles"][0]["samples"]
+    )
+
+    diff = "/api/v1/organizations/default/flamegraph/diff?before_release=shop@2.4.1&after_release=api@1.8.0"
+    status, small = get(server, diff + "&max_nodes=16", secret)
+    assert status == 200 and len(small["frames"]) <= 16
+    assert get(server, diff + "&max_nodes=3", secret)[0] == 400
+    status, under = get(server, diff + "&root=" + quote(json.dumps(root)), secret)
+    assert status == 200 and "apply_discounts" in {f["name"] for f in under["frames"]}
+
+
+def test_flamegraph_bigger_than_the_budget(wide: Wide) -> None:
+    from urllib.parse import quote
+
+    server, secret = wide.server, wide.secret
+    base = "/api/v1/organizations/default/flamegraph"
+    status, whole = get(server, base, secret)
+    assert status == 200 and "truncated" not in whole["metadata"]
+    status, cut = get(server, f"{base}?max_nodes=16", secret)
+    assert status == 200 and cut["metadata"]["truncated"] is True
+    assert cut["metadata"]["nodes"] <= 16 < cut["metadata"]["total_nodes"]
+    assert cut["profiles"][0]["endValue"] == whole["profiles"][0]["endValue"]
+    frames = cut["shared"]["frames"]
+    others = [i for i, f in enumerate(frames) if f.get("is_other")]
+    assert len(others) == 1 and frames[others[0]]["name"] == "[other]"
+    assert cut["shared"]["frame_infos"][others[0]]["p95Duration"] is None
+    names = {f["name"] for f in frames}
+    assert "route_6" in names and not any(n.startswith("deep_") for n in names)
+    # Zoomed on a heavy route, its subtree fits the budget: every deeper frame, exact.
+    root = [["<module>", "wide"], ["serve", "wide"], ["route_6", "wide"]]
+    status, zoomed = get(server, f"{base}?max_nodes=16&root=" + quote(json.dumps(root)), secret)
+    assert status == 200 and "truncated" in zoomed["metadata"] and not zoomed["metadata"]["truncated"]
+    names = {f["name"] for f in zoomed["shared"]["frames"]}
+    assert {"deep_6_0", "deep_6_1", "deep_6_2"} <= names and "route_5" not in names
+    assert zoomed["profiles"][0]["endValue"] == 3 * route_weight(6)
