@@ -18,6 +18,8 @@ import pytest
 
 from tests.clients.python_sdk import run_workload
 from tests.e2e.server import Server
+from tests.e2e.wide import RELEASE as WIDE_RELEASE
+from tests.e2e.wide import Wide, wide_fixture  # noqa: F401 (the `wide` fixture)
 
 # What this module needs beyond Python: `make test-fast` leaves it out.
 pytestmark = [pytest.mark.browser]
@@ -247,3 +249,33 @@ def test_a_refused_token_brings_back_the_form(ui: Page) -> None:
     page.wait_for_selector("#functions-table")
     # The 401 the form was made for is logged by the browser; it is what this test wanted.
     ui.errors = [e for e in ui.errors if "401" not in e]
+
+
+def test_zoom_into_a_flamegraph_bigger_than_its_budget_loads_the_deeper_frames(
+    browser: Any, wide: Wide
+) -> None:
+    """The wide profile's tree has about 200 nodes; asked for 16, the page shows the heaviest
+    and folds the rest into [other]; zooming into a route fetches its exact subtree."""
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    ui = Page(page, ui_url(wide.server))
+    page.goto(ui_url(wide.server))
+    page.wait_for_selector("#profiles-table, .empty")
+    ui.open(f"/flamegraph?release={WIDE_RELEASE}&max_nodes=16")
+    page.wait_for_selector(frame("route_6"))
+    page.wait_for_selector(".summary:has-text('[other]')")
+    assert page.locator(frame("[other]")).count() >= 1
+    assert page.locator(frame("deep_6_0")).count() == 0
+    page.locator(frame("route_6")).first.click()
+    page.wait_for_selector(frame("deep_6_0"))
+    for step in range(3):
+        assert page.locator(frame(f"deep_6_{step}")).count() == 1
+    page.wait_for_selector(".flame-zoom:has-text('Zoomed to route_6')")
+    ui.screenshot("flamegraph-zoomed-subtree")
+    page.get_by_role("button", name="Reset zoom").click()
+    page.wait_for_selector(".flame-toolbar button:disabled")
+    page.wait_for_selector(frame("route_13"))
+    assert page.locator(frame("deep_6_0")).count() == 0
+    context.close()
+    assert not ui.errors, ui.errors

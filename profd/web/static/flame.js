@@ -89,8 +89,9 @@ export function changeColor(change, scale) {
 }
 
 // Draw `tree` into `container`. Options: describe(node) -> tooltip content; color(node);
-// onZoom(name or null). Returns {search(term), resetZoom(), destroy()}.
-export function flameChart(container, tree, { describe, color, onZoom, onSearch } = {}) {
+// onZoom(name or null); onClick(node) after the chart zoomed to it. Returns {search(term),
+// resetZoom(), destroy()}.
+export function flameChart(container, tree, { describe, color, onZoom, onSearch, onClick } = {}) {
   let chart = null;
   let term = "";
 
@@ -113,7 +114,10 @@ export function flameChart(container, tree, { describe, color, onZoom, onSearch 
       .setSearchMatch((d, text) => Boolean(text) && String(d.data.name).toLowerCase().includes(text.toLowerCase()))
       .setSearchHandler((results, sum, total) => onSearch && onSearch(results.length, sum, total))
       .setColorMapper((d, original) => (d.highlight ? "#c026d3" : color ? color(d) : original))
-      .onClick((d) => onZoom && onZoom(d.parent ? d.data.name : null));
+      .onClick((d) => {
+        if (onZoom) onZoom(d.parent ? d.data.name : null);
+        if (onClick) onClick(d);
+      });
     window.d3.select(container).datum(tree).call(chart);
     if (term) chart.search(term);
   }

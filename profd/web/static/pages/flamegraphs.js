@@ -5,12 +5,41 @@ import { apiFilters, filterBar } from "../filters.js";
 import { changeColor, flameChart, flameToolbar, foldStacks, frameColor, LEGEND_APP, legend } from "../flame.js";
 import { clear, count, duration, empty, errorBox, h, loading, pageHeader, percent, signedPercent } from "../ui.js";
 
+// The node budget the page asks for (the API's default); `max_nodes` in the address asks
+// for another (16 to 100,000).
+export const MAX_NODES = 8192;
+const OTHER_COLOR = "hsl(48, 12%, 84%)";
+
 // The aggregate response (speedscope-shaped) as a tree; each node keeps its frame index so
-// the tooltip can show that frame's totals and percentiles from `frame_infos`.
+// the tooltip can show that frame's totals and percentiles from `frame_infos`, its identity
+// [name, image] (what `root=` sends back), whether it is an `[other]` node (lighter children
+// folded to keep the answer within the node budget) and whether one is below it
+// (`truncated`: zooming there fetches the exact subtree).
 export function aggregateTree(response) {
   const thread = response.profiles[0] || { samples: [], weights: [] };
   const frames = response.shared.frames;
-  return foldStacks("all profiles", thread.samples, thread.weights, (i) => frames[i].name);
+  const tree = foldStacks("all profiles", thread.samples, thread.weights, (i) => frames[i].name);
+  mark(tree, frames);
+  return tree;
+}
+
+function mark(node, frames) {
+  const frame = node.frame >= 0 ? frames[node.frame] : null;
+  node.ident = frame ? [frame.name, frame.image] : null;
+  node.other = Boolean(frame && frame.is_other);
+  node.truncated = false;
+  for (const child of node.children) if (mark(child, frames)) node.truncated = true;
+  return node.other || node.truncated;
+}
+
+function otherTip(d, total) {
+  return h(
+    "div",
+    {},
+    h("div.tip-title", {}, d.data.name),
+    h("table.tip", {}, h("tr", {}, h("th", {}, "Samples here"), h("td", {}, `${count(d.data.value)} (${percent(d.data.value / (total || 1))})`))),
+    h("div.tip-hint", {}, "The lighter frames below this parent, folded to keep the answer small. Click to load them."),
+  );
 }
 
 function frameTip(d, response, total) {
@@ -39,16 +68,37 @@ function frameTip(d, response, total) {
   );
 }
 
-function chartCard(tree, { describe, color, unitLabel, legendEntries }) {
+function chartCard(tree, { describe, color, unitLabel, legendEntries, onClick, onReset }) {
   let chart;
-  const toolbar = flameToolbar(() => chart, { unitLabel, total: tree.value });
+  let current = tree;
+  const control = {
+    search: (text) => chart.search(text),
+    resetZoom() {
+      if (current === tree) return chart.resetZoom();
+      current = tree;
+      if (onReset) onReset();
+      draw();
+      // d3-flame-graph keeps its zoom in the data: the click that led here zoomed `tree`.
+      chart.resetZoom();
+    },
+  };
+  const toolbar = flameToolbar(() => control, { unitLabel, total: tree.value });
   const container = h("div.flamegraph", { id: "flamegraph" });
   const card = h("div.card.flame-card", {}, toolbar.element, container, legendEntries ? legend(legendEntries) : null);
+  function draw() {
+    if (chart) chart.destroy();
+    chart = flameChart(container, current, { describe, color, onSearch: toolbar.onSearch, onZoom: toolbar.onZoom, onClick });
+  }
   return {
     card,
-    draw() {
-      chart = flameChart(container, tree, { describe, color, onSearch: toolbar.onSearch, onZoom: toolbar.onZoom });
+    draw,
+    // Draw another tree (a fetched subtree) as zoomed to `name`; reset goes back to `tree`.
+    show(next, name) {
+      current = next;
+      draw();
+      toolbar.onZoom(name);
     },
+    reset: () => control.resetZoom(),
   };
 }
 
@@ -59,9 +109,11 @@ export async function flamegraphPage({ params, projects, root, go, isCurrent }) 
   );
   const body = h("div", {}, loading("the flamegraph"));
   root.append(body);
+  const filters = apiFilters(params);
+  const maxNodes = Number(params.get("max_nodes")) || MAX_NODES;
   let response;
   try {
-    response = await api("flamegraph", apiFilters(params));
+    response = await api("flamegraph", { ...filters, max_nodes: maxNodes });
   } catch (error) {
     clear(body, errorBox(error, "the flamegraph"));
     return;
@@ -72,14 +124,64 @@ export async function flamegraphPage({ params, projects, root, go, isCurrent }) 
     clear(body, empty("No samples in this selection", "Widen the time range or clear the filters."));
     return;
   }
-  const frames = response.shared.frames;
+  // What is drawn: the whole answer, or a subtree fetched on zoom (with its own frames).
+  const whole = { tree, response };
+  let shown = whole;
+  let asked = 0;
+  const truncated = Boolean(response.metadata?.truncated);
+
+  // Zooming into a node with folded frames below it fetches its exact subtree (`root=` its
+  // stack) and draws that; clicking the root or an ancestor of a fetched subtree goes back.
+  async function zoom(d) {
+    if (shown !== whole && (!d.parent || d.data.ancestor)) {
+      card.reset();
+      return;
+    }
+    const target = d.data.other ? d.parent : d;
+    if (!target || !target.parent || !target.data.truncated) return;
+    const stack = [];
+    for (let node = target; node && node.parent; node = node.parent) stack.unshift(node.data.ident);
+    const ticket = ++asked;
+    let sub;
+    try {
+      sub = await api("flamegraph", { ...filters, max_nodes: maxNodes, root: JSON.stringify(stack) });
+    } catch {
+      return; // the chart stays zoomed on what it has
+    }
+    if (ticket !== asked || !isCurrent()) return;
+    const subtree = aggregateTree(sub);
+    let node = subtree;
+    for (let depth = 1; depth < stack.length && node.children.length; depth++) {
+      node = node.children[0];
+      node.ancestor = true;
+    }
+    shown = { tree: subtree, response: sub };
+    card.show(subtree, target.data.name);
+  }
+
+  const frameColorOf = (d) => {
+    if (d.data.other) return OTHER_COLOR;
+    if (d.data.frame < 0) return "hsl(220, 10%, 80%)";
+    return frameColor(d.data.name, shown.response.shared.frames[d.data.frame].is_application);
+  };
   const card = chartCard(tree, {
     unitLabel: "samples",
-    describe: (d) => frameTip(d, response, tree.value),
-    color: (d) => (d.data.frame < 0 ? "hsl(220, 10%, 80%)" : frameColor(d.data.name, frames[d.data.frame].is_application)),
-    legendEntries: LEGEND_APP,
+    describe: (d) => (d.data.other ? otherTip(d, tree.value) : frameTip(d, shown.response, tree.value)),
+    color: frameColorOf,
+    legendEntries: truncated ? [...LEGEND_APP, ["Folded lighter frames: [other]", OTHER_COLOR]] : LEGEND_APP,
+    onClick: zoom,
+    onReset: () => {
+      asked++;
+      shown = whole;
+    },
   });
-  clear(body, h("p.muted.small.summary", {}, `${count(response.metadata?.profiles ?? 0)} profiles · ${count(tree.value)} samples`), card.card);
+  const summary = [`${count(response.metadata?.profiles ?? 0)} profiles · ${count(tree.value)} samples`];
+  if (truncated) {
+    summary.push(
+      ` · the heaviest ${count(response.metadata.nodes)} of ${count(response.metadata.total_nodes)} nodes; lighter frames are folded into [other], and zooming loads them`,
+    );
+  }
+  clear(body, h("p.muted.small.summary", {}, summary.join("")), card.card);
   card.draw();
 }
 
@@ -166,7 +268,7 @@ export async function diffPage({ params, projects, root, go, isCurrent }) {
   let diff;
   let graph;
   try {
-    [diff, graph] = await Promise.all([api("flamegraph/diff", { ...shared, ...comparison }), api("flamegraph", after)]);
+    [diff, graph] = await Promise.all([api("flamegraph/diff", { ...shared, ...comparison }), api("flamegraph", { ...after, max_nodes: MAX_NODES })]);
   } catch (error) {
     clear(body, errorBox(error, "the comparison"));
     return;
