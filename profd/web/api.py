@@ -367,7 +367,17 @@ def api_routes(services: Services) -> APIRouter:
         owner = auth.organization(directory, request, org, scope="org:read")
         return _json(function_table(reads, owner.id, where, sort=sort, limit=limit))
 
-    @router.get("/organizations/{org}/flamegraph", summary="Aggregate flamegraph of the selected profiles")
+    @router.get(
+        "/organizations/{org}/flamegraph",
+        summary="Aggregate flamegraph of the selected profiles",
+        description=(
+            "Speedscope-shaped: `shared.frames`, `shared.frame_infos` and one sampled profile."
+            f" At most `max_nodes` nodes: a bigger tree keeps its heaviest nodes and folds the"
+            f" rest of each kept node's children into one `{OTHER}` child (`is_other` in its frame),"
+            " with exact sums; `metadata.truncated`, `nodes` and `total_nodes` say so. `root`"
+            " zooms: " + ROOT_DESCRIPTION
+        ),
+    )
     def aggregate_flamegraph(
         request: Request,
         org: str,
@@ -384,6 +394,11 @@ def api_routes(services: Services) -> APIRouter:
     @router.get(
         "/organizations/{org}/flamegraph/diff",
         summary="Differential flamegraph: each frame's share of self time before and after",
+        description=(
+            "Frames by the size of their change; beyond `max_nodes`, the rest are summed in one"
+            f" `{OTHER}` entry (`other: true`). With `root`, only the frames under that node: "
+            + ROOT_DESCRIPTION
+        ),
     )
     def differential_flamegraph(
         request: Request, org: str, compared: Compared, root: Root, max_nodes: MaxNodes = DEFAULT_MAX_NODES
