@@ -17,7 +17,8 @@ sampled at the same ticks, as the SDK samples every thread.
 
 Starts are spread over 2 days; release `shop@1.0.0` runs the first 30 hours, `shop@2.0.0`
 the rest.  Release 2 is slower in the functions of `REGRESSED`: while one of them is on the
-stack, each tick is sampled three times (the code there takes three times as long).
+stack, each tick is followed by two more samples that stop in it (its own code got slower),
+so its self time grows.
 
 Everything is seeded: profile ``i`` of seed ``s`` is the same bytes whatever ``n``.
 
@@ -452,10 +453,14 @@ def generate(i: int, seed: int = 0, service: Service = SERVICE) -> tuple[dict[st
         walk.tick(len(server))
         ids = server + [frames.function(service.functions[f], line) for f, line in walk.stack]
         main_id = stack_id(ids)
-        repeats = 3 if regressed and any(f in regressed for f, _ in walk.stack) else 1
-        for _ in range(repeats):
+        # In release 2 a regressed function on the stack runs its own slow code for two more
+        # ticks: those samples stop at it, so its self time grows.
+        hot = [k for k, (f, _) in enumerate(walk.stack) if f in regressed]
+        slow_id = stack_id(ids[: len(server) + hot[-1] + 1]) if hot else main_id
+        for repeat in range(3 if hot else 1):
             at = str(elapsed)
-            samples.append({"elapsed_since_start_ns": at, "thread_id": main_thread, "stack_id": main_id})
+            sample_id = main_id if repeat == 0 else slow_id
+            samples.append({"elapsed_since_start_ns": at, "thread_id": main_thread, "stack_id": sample_id})
             if pool_thread:
                 if rng.random() < 0.1:
                     worker_busy = not worker_busy
