@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import subprocess
 import threading
+import time
 from collections.abc import Callable
 from typing import Protocol
 
@@ -70,8 +71,6 @@ class WorkerProcess:
             self._process.wait(timeout=120)
 
     def _watch(self) -> None:
-        import time
-
         pauses = _Pauses()
         while True:
             assert self._process is not None
@@ -117,8 +116,6 @@ class WorkerThread:
         self._thread.join(timeout=60)
 
     def _run(self) -> None:
-        import time
-
         pauses = _Pauses()
         while not self._stopping.is_set():
             started = time.monotonic()

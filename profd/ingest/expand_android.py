@@ -22,6 +22,7 @@ from profd.formats.common import DebugMeta
 from profd.formats.sample import Transaction
 from profd.ingest.expand_sample import js_profile
 from profd.ingest.fields import (
+    MAX_CHUNK_DURATION_NS,
     MAX_PROFILE_DURATION_NS,
     Expanded,
     check_transaction,
@@ -37,7 +38,6 @@ from profd.ingest.fields import (
     shared_fields,
 )
 
-MAX_CHUNK_DURATION_NS = 66_000_000_000
 _NIL = uuid.UUID(int=0).hex
 
 A = TypeVar("A", AndroidProfile, AndroidChunk)

@@ -30,6 +30,7 @@ from profd.formats.sample import (
     check_trace,
 )
 from profd.ingest.fields import (
+    MAX_CHUNK_DURATION_NS,
     MAX_PROFILE_DURATION_NS,
     Expanded,
     check_transaction,
@@ -46,8 +47,6 @@ from profd.ingest.fields import (
     shared_fields,
 )
 
-# Chunks are cut every 60 s; Relay allows some slack on top.
-MAX_CHUNK_DURATION_S = 66.0
 # arm64e return addresses carry pointer-authentication bits above bit 36.
 PAC_MASK = 0x0000_000F_FFFF_FFFF
 
@@ -257,7 +256,7 @@ def _normalize_v2(trace: TraceV2, *, path: str = "$.profile") -> float:
     trace.samples = samples
     check_trace(trace, path)
     span = samples[-1].timestamp - samples[0].timestamp
-    if span > MAX_CHUNK_DURATION_S:
+    if span * 1e9 > MAX_CHUNK_DURATION_NS:
         raise reject("profiling_duration_is_too_long", f"the chunk spans {span:.3f} s (max 66 s)", path)
     if trace.thread_metadata is not None:
         threads = {s.thread_id for s in samples}

@@ -27,6 +27,8 @@ from profd.formats.sample import SampleChunk, SampleProfile, Transaction
 
 # A transaction profile's samples must fall within 30 s (sample and Android alike).
 MAX_PROFILE_DURATION_NS = 30_000_000_000
+# A chunk's, within 66 s: chunks are cut every 60 s, and Relay allows some slack on top.
+MAX_CHUNK_DURATION_NS = 66_000_000_000
 U64_MAX = 2**64 - 1
 UNKNOWN_SPAN_ID = "0" * 16
 _HEX = re.compile(r"(?:0[xX])?0*[0-9a-fA-F]{1,16}")

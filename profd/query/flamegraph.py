@@ -115,39 +115,16 @@ def _answer(
         index = owner.get(path)
         if index is not None:
             durations[index].extend(values)
-    for frame, info, values in zip(frames, infos, durations, strict=True):
-        values.sort()
-        if frame.get("is_other"):
-            info.update(p75Duration=None, p95Duration=None, p99Duration=None)
-            continue
-        info.update(
-            p75Duration=exact_quantile(values, 0.75),
-            p95Duration=exact_quantile(values, 0.95),
-            p99Duration=exact_quantile(values, 0.99),
-        )
-    return {
-        "shared": {"frames": frames, "frame_infos": infos},
-        "profiles": [
-            {
-                "type": "sampled",
-                "unit": "count",
-                "name": "aggregate",
-                "isMainThread": True,
-                "startValue": 0,
-                "endValue": sum(weights),
-                "samples": samples,
-                "weights": weights,
-            }
-        ],
-        "metadata": {
-            "profiles": profiles,
-            "max_nodes": max_nodes,
-            "nodes": answered,
-            "total_nodes": total_nodes,
-            "truncated": any(node.other for node in walk(tree)),
-            "other": OTHER,
-        },
+    _add_percentiles(frames, infos, durations)
+    metadata = {
+        "profiles": profiles,
+        "max_nodes": max_nodes,
+        "nodes": answered,
+        "total_nodes": total_nodes,
+        "truncated": any(node.other for node in walk(tree)),
+        "other": OTHER,
     }
+    return _speedscope(frames, infos, samples, weights, metadata)
 
 
 def _exact(
@@ -173,13 +150,7 @@ def _exact(
         found = paths.get(path)
         if found is not None:
             durations[frame_index[(found.name, found.package)]].extend(values)
-    for info, values in zip(infos, durations, strict=True):
-        values.sort()
-        info.update(
-            p75Duration=exact_quantile(values, 0.75),
-            p95Duration=exact_quantile(values, 0.95),
-            p99Duration=exact_quantile(values, 0.99),
-        )
+    _add_percentiles(frames, infos, durations)
     children_samples: dict[int, int] = {}
     for node in paths.values():
         children_samples[node.parent] = children_samples.get(node.parent, 0) + node.samples
@@ -198,6 +169,34 @@ def _exact(
             cursor = current.parent
         samples.append(stack[::-1])
         weights.append(ending_here)
+    return _speedscope(frames, infos, samples, weights, {"profiles": profiles})
+
+
+def _add_percentiles(
+    frames: list[dict[str, Any]], infos: list[dict[str, Any]], durations: list[list[int]]
+) -> None:
+    """Each frame's p75/p95/p99 of per-profile durations; none for an [other] frame, whose
+    durations belong to different frames."""
+    for frame, info, values in zip(frames, infos, durations, strict=True):
+        if frame.get("is_other"):
+            info.update(p75Duration=None, p95Duration=None, p99Duration=None)
+            continue
+        values.sort()
+        info.update(
+            p75Duration=exact_quantile(values, 0.75),
+            p95Duration=exact_quantile(values, 0.95),
+            p99Duration=exact_quantile(values, 0.99),
+        )
+
+
+def _speedscope(
+    frames: list[dict[str, Any]],
+    infos: list[dict[str, Any]],
+    samples: list[list[int]],
+    weights: list[int],
+    metadata: dict[str, Any],
+) -> dict[str, Any]:
+    """The answer's shape, as Sentry's: one sampled profile of the stacks where samples ended."""
     return {
         "shared": {"frames": frames, "frame_infos": infos},
         "profiles": [
@@ -212,7 +211,7 @@ def _exact(
                 "weights": weights,
             }
         ],
-        "metadata": {"profiles": profiles},
+        "metadata": metadata,
     }
 
 

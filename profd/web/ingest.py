@@ -27,6 +27,7 @@ from profd.ingest.endpoint import (
 )
 from profd.logs import handling, new_request_id
 from profd.metrics import METRICS
+from profd.web.bodies import bounded_body
 
 log = logging.getLogger(__name__)
 
@@ -77,18 +78,11 @@ async def _receive(
     if public_key is not None:
         sender = await run_in_threadpool(endpoint.authenticate, project_id, public_key)
     limit = endpoint.max_envelope_size
-    declared = headers.get("content-length")
-    if declared is not None and declared.isascii() and declared.isdigit() and int(declared) > limit:
-        raise await run_in_threadpool(endpoint.too_large, sender, f"the body is larger than {limit} bytes")
     try:
         decoder = Decoder(headers.get("content-encoding"), limit)
         decoded = bytearray()
-        received = 0
         searched = 0  # how much of the decoded body is known to hold no newline
-        async for piece in request.stream():
-            received += len(piece)
-            if received > limit:
-                raise FormatError(f"the body is larger than {limit} bytes", "$", "too_large")
+        async for piece in bounded_body(request, limit):
             decoded += decoder.decode(piece)
             if sender is None:
                 end = decoded.find(b"\n", searched)
@@ -98,6 +92,10 @@ async def _receive(
                     sender = await run_in_threadpool(endpoint.authenticate, project_id, dsn_public_key(line))
         decoder.finish()
         data = bytes(decoded)
+    except Refused as e:
+        if e.status == 413:  # as sent: counted against the sender like a body too large decoded
+            raise await run_in_threadpool(endpoint.too_large, sender, e.detail) from None
+        raise
     except FormatError as e:
         if e.reason == "too_large":
             raise await run_in_threadpool(endpoint.too_large, sender, e.message) from None

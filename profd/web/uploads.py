@@ -13,7 +13,6 @@ before anything is read or written.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -38,6 +37,7 @@ from profd.symbols.store import (
     chunk_name,
 )
 from profd.web import auth
+from profd.web.bodies import bounded_body, read_body
 
 if TYPE_CHECKING:
     from python_multipart.multipart import MultipartCallbacks
@@ -270,27 +270,6 @@ def check_names(limits: UploadLimits, checksum: str, chunks: list[str]) -> None:
             f"{len(chunks)} chunks: a file of at most maxFileSize ({limits.max_file_size} bytes)"
             f" has at most {limits.max_chunks_per_file} chunks of chunkSize ({limits.chunk_size} bytes)",
         )
-
-
-async def bounded_body(request: Request, limit: int) -> AsyncIterator[bytes]:
-    """The request body as it arrives; 413 as soon as it is longer than `limit` bytes (at once
-    if its Content-Length says so), without reading the rest."""
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        if not (declared.isascii() and declared.isdigit()):
-            raise Refused(400, f"invalid Content-Length {declared!r}")
-        if int(declared) > limit:
-            raise Refused(413, f"the request body is larger than {limit} bytes")
-    received = 0
-    async for piece in request.stream():
-        received += len(piece)
-        if received > limit:
-            raise Refused(413, f"the request body is larger than {limit} bytes")
-        yield piece
-
-
-async def read_body(request: Request, limit: int) -> bytes:
-    return b"".join([piece async for piece in bounded_body(request, limit)])
 
 
 def dif_json(file: DebugFile) -> dict[str, Any]:
