@@ -32,6 +32,7 @@ Without --sizes, the templates run at 10,000 and 100,000 profiles, the diverse c
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import random
 import sqlite3
@@ -46,13 +47,15 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
+import numpy as np
 
 from bench import corpus
 from bench.write_path import inputs, vroomrs_write
 from profd.analysis.flame import fold
 from profd.analysis.profile_functions import call_trees
 from profd.formats import Kind, encode_message
-from profd.formats.rows import FlameNode, ProcessedProfile
+from profd.formats import flame_tree
+from profd.formats.rows import ProcessedProfile
 from profd.gc_pause import gc_paused
 from profd.ingest.submit import ProfileItem, to_message
 from profd.pipeline.analyse import analyse_profile
@@ -121,12 +124,11 @@ def fill(
             environment="production",
         )
         metadata = msgspec.structs.replace(metadata, blob_key=f"{metadata.project_id}/{metadata.profile_id}")
-        flame = [
-            msgspec.structs.replace(
-                node, duration_ns=int(node.duration_ns * scale), self_time_ns=int(node.self_time_ns * scale)
-            )
-            for node in template.flame
-        ]
+        flame = dataclasses.replace(
+            template.flame,
+            duration_ns=(template.flame.duration_ns * scale).astype(np.int64),
+            self_time_ns=(template.flame.self_time_ns * scale).astype(np.int64),
+        )
         functions = [
             msgspec.structs.replace(
                 f,
@@ -144,22 +146,12 @@ def fill(
 def merge_blobs(index: SqliteBackend, blobs: BlobStore, limit: int) -> int:
     """vroom's way: every selected profile's blob fetched, decompressed, decoded, its call
     trees built and merged into one tree."""
-    merged: dict[int, FlameNode] = {}
+    trees = []
     rows = sql(index, "SELECT blob_key, kind FROM profiles ORDER BY rowid LIMIT ?", (limit,))
     for row in rows:
         profile = _decoder.decode(decompress(blobs.get(row["blob_key"])))
-        for node in fold(call_trees(profile, Kind(row["kind"]))):
-            found = merged.get(node.path)
-            merged[node.path] = (
-                node
-                if found is None
-                else msgspec.structs.replace(
-                    found,
-                    sample_count=found.sample_count + node.sample_count,
-                    duration_ns=found.duration_ns + node.duration_ns,
-                )
-            )
-    return len(merged)
+        trees.append(fold(call_trees(profile, Kind(row["kind"])), budget=1 << 30))
+    return len(flame_tree.merge(trees))
 
 
 def median_time(fn: Callable[[], Any], repeat: int) -> float:
@@ -178,11 +170,10 @@ def measure(
     blobs = BlobStore((root / f"blobs-{size}").as_uri())
     organization = sources[0][0].metadata.organization_id
     filled = fill(index, blobs, size, sources, blob_sample)
-    rollup_rows = sql(index, "SELECT COUNT(*) FROM flame_rollup")[0][0]
-    node_rows = sql(index, "SELECT COUNT(*) FROM flame_nodes")[0][0]
+    index_bytes = sum(p.stat().st_size for p in root.glob(f"index-{size}.sqlite3*"))
     print(
         f"\n{size:,} profiles (indexed in {filled:.0f} s, {size / filled:.0f}/s):"
-        f" {node_rows:,} per-profile call-tree rows, {rollup_rows:,} rollup rows"
+        f" index {index_bytes / size / 1e3:,.1f} KB per profile"
     )
     everything = ProfileFilter()
     first = sql(index, "SELECT MIN(start) FROM profiles")[0][0]
@@ -335,7 +326,7 @@ def measure_diverse(root: Path, size: int, seed: int, repeat: int, budget: float
     index_bytes = sum(p.stat().st_size for p in data_dir.glob("index.sqlite3*"))
     rows = {
         table: sql_file(index_file, f"SELECT COUNT(*) FROM {table}")
-        for table in ("flame_paths", "flame_nodes", "flame_rollup")
+        for table in ("flame_frames", "flame_trees", "rollup_buckets", "day_buckets")
     }
     print(
         f"  index: {index_bytes / 1e6:,.1f} MB, {index_bytes / size / 1e3:,.0f} KB per profile;"

@@ -1,62 +1,66 @@
-"""A profile's call tree folded by path, the unit aggregate flamegraphs are built from.
+"""A profile's call trees folded by stack, cut to a node budget: what the index keeps of a
+profile for aggregate flamegraphs (profd.formats.flame_tree).
 
-Every node instance of a profile's call trees is keyed by its path from the root (a hash of
-the frames' package, function and address along it, the same identity call trees merge
-on), and instances of one path are summed: samples, total time, self time (time no child
-accounts for).  The store keeps these rows per profile, so a flamegraph over any number of
-profiles is a GROUP BY over the index, never a walk over blobs.
+Every node instance of a profile's call trees is keyed by its stack of frame identities
+(function, package) from the root, as the flamegraph draws them, and the instances of one
+stack are summed: samples, total time, self time (time no child accounts for).  All threads
+fold together.  The tree is then cut to PROFILE_NODES nodes, the heaviest kept and the rest
+folded into [other] nodes, so what one profile costs the index is bounded whatever its
+stack diversity; `lost` records the heaviest node cut.
 """
 
 from __future__ import annotations
 
-import msgspec
+import dataclasses
+import itertools
+
 import numpy as np
 
 from profd.analysis.calltree import CallTree
-from profd.formats.rows import FlameNode
+from profd.formats import flame_tree
+from profd.formats.flame_tree import PROFILE_NODES, FlameTree, Frame, frame_id, stack_step
 
 
-def fold(trees: list[CallTree]) -> list[FlameNode]:
-    """One row per distinct path across the trees (all threads of a chunk fold together)."""
-    rows: dict[int, FlameNode] = {}
+def fold(trees: list[CallTree], budget: int = PROFILE_NODES) -> FlameTree:
+    columns: list[list[np.ndarray]] = [[] for _ in range(7)]
+    names: dict[int, Frame] = {}
     for tree in trees:
         if not len(tree):
             continue
         facts = tree.facts
-        depth = tree.depth
+        ids = np.fromiter(
+            (frame_id(name, package) for name, package in zip(facts.function, facts.package, strict=True)),
+            np.int64,
+            len(facts.function),
+        )
+        for index, (name, package) in enumerate(zip(facts.function, facts.package, strict=True)):
+            names.setdefault(int(ids[index]), (name, package, bool(facts.application[index])))
+        frame = ids[tree.frame]
+        path = np.zeros(len(tree), np.int64)
         has_parent = tree.parent >= 0
+        parent = np.maximum(tree.parent, 0)
+        # Instances are in pre-order; a level's parents are one level up, already hashed.
+        order = np.argsort(tree.depth, kind="stable")
+        depths = tree.depth[order]
+        bounds = np.searchsorted(depths, np.arange(int(depths[-1]) + 2))
+        for a, b in itertools.pairwise(bounds):
+            level = order[a:b]
+            above = np.where(has_parent[level], path[parent[level]], 0)
+            path[level] = stack_step(above, frame[level])
         children = np.bincount(
             tree.parent[has_parent], weights=tree.duration_ns[has_parent], minlength=len(tree)
         ).astype(np.int64)
-        own = np.maximum(tree.duration_ns - children, 0)
-        signed = tree.path
-        parent_paths = np.where(has_parent, signed[np.maximum(tree.parent, 0)], 0)
-        unique, first, inverse = np.unique(signed, return_index=True, return_inverse=True)
-        sums = [
-            np.bincount(inverse, weights=values, minlength=len(unique)).astype(np.int64).tolist()
-            for values in (tree.sample_count, tree.duration_ns, own)
-        ]
-        for k, path in enumerate(unique.tolist()):
-            node = int(first[k])
-            found = rows.get(path)
-            if found is None:
-                frame = int(tree.frame[node])
-                rows[path] = FlameNode(
-                    path=path,
-                    parent=int(parent_paths[node]),
-                    name=facts.function[frame],
-                    package=facts.package[frame],
-                    in_app=bool(facts.application[frame]),
-                    depth=int(depth[node]),
-                    sample_count=sums[0][k],
-                    duration_ns=sums[1][k],
-                    self_time_ns=sums[2][k],
-                )
-            else:
-                rows[path] = msgspec.structs.replace(
-                    found,
-                    sample_count=found.sample_count + sums[0][k],
-                    duration_ns=found.duration_ns + sums[1][k],
-                    self_time_ns=found.self_time_ns + sums[2][k],
-                )
-    return list(rows.values())
+        columns[0].append(path)
+        columns[1].append(np.where(has_parent, path[parent], 0))
+        columns[2].append(tree.depth.astype(np.int32))
+        columns[3].append(frame)
+        columns[4].append(tree.sample_count.astype(np.int64))
+        columns[5].append(tree.duration_ns.astype(np.int64))
+        columns[6].append(np.maximum(tree.duration_ns - children, 0))
+    if not columns[0]:
+        return flame_tree.empty()
+    path, parents, depth, frame, samples, duration, own = (np.concatenate(c) for c in columns)
+    folded = flame_tree.of_instances(path, parents, depth, frame, samples, duration, own)
+    cut = flame_tree.truncate(folded, budget)
+    kept = {frame: names[frame] for frame in set(cut.frame.tolist()) if frame in names}
+    return dataclasses.replace(cut, names=kept)

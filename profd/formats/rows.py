@@ -3,8 +3,9 @@ them (profd.analysis) and the store keeps them (profd.store).  Pure data.
 
 Per profile: one `ProfileMetadata` (what Sentry writes to ``processed-profiles`` /
 ``snuba-profile-chunks``), its `FunctionMetrics` (self times per function, the "slowest
-functions" and regressions are built from) and its call tree folded by path (`FlameNode`,
-what aggregate flamegraphs sum); `ProcessedProfile` carries them with the blob's document.
+functions" and regressions are built from) and its call tree folded by stack within a node
+budget (`FlameTree`, what aggregate flamegraphs merge); `ProcessedProfile` carries them with
+the blob's document.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
+
+from profd.formats.flame_tree import FlameTree
 
 
 class ProfileMetadata(msgspec.Struct, kw_only=True, frozen=True):
@@ -62,20 +65,6 @@ class FunctionMetrics(msgspec.Struct, kw_only=True):
     parent_fingerprint: int | None = None
 
 
-class FlameNode(msgspec.Struct, frozen=True, array_like=True):
-    """One call-tree path of one profile, its node instances summed."""
-
-    path: int  # hash of the path root -> node (signed 64-bit, for SQLite)
-    parent: int  # the parent's path hash, 0 for roots
-    name: str
-    package: str
-    in_app: bool
-    depth: int
-    sample_count: int
-    duration_ns: int
-    self_time_ns: int
-
-
 class ProcessedProfile(msgspec.Struct, frozen=True):
     """What the analysis stage hands the store: the blob's document (the normalized profile)
     and the index's rows, finished."""
@@ -83,4 +72,4 @@ class ProcessedProfile(msgspec.Struct, frozen=True):
     document: dict[str, Any]
     metadata: ProfileMetadata
     functions: list[FunctionMetrics]
-    flame: list[FlameNode]
+    flame: FlameTree

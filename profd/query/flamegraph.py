@@ -1,10 +1,17 @@
-"""Aggregate flamegraphs over any selection of profiles, from the folded call trees indexed
-at write time and their hourly rollups (`flame_rollup`); no blob is read.
+"""Aggregate and differential flamegraphs over any selection of profiles, from the bounded
+flame trees indexed at write time (profd.query.flame_rollup); no blob is read.
 
-The result is speedscope-shaped, as Sentry's: ``shared.frames`` (one per name and
+The answer is speedscope-shaped, as Sentry's: ``shared.frames`` (one per name and
 package), ``shared.frame_infos`` (occurrences, samples, total and self time, and p75/p95/p99
 of the per-profile durations), and one sampled profile whose samples are the stacks where
-samples ended, weighted by their sample counts.
+samples ended, weighted by their sample counts.  It holds at most `max_nodes` nodes: the
+heaviest, with the rest of each kept node's children folded into one `[other]` child
+(profd.formats.flame_tree.truncate).  `root` zooms: the subtree under that stack gets the
+whole budget, its ancestors shown above it with their own totals.
+
+``metadata.max_error_samples`` is the stored trees' bound: every frame node of the answer
+has at most that many samples fewer than the exact merge of the selection's whole call
+trees, and never more; `[other]` nodes hold exactly what their siblings miss.
 """
 
 from __future__ import annotations
@@ -12,15 +19,45 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
+from profd.formats.flame_tree import (
+    OTHER,
+    OTHER_FRAME,
+    FlameTree,
+    Frame,
+    find,
+    frame_id,
+    subtree,
+    truncate,
+)
 from profd.formats.histogram import exact_quantile
-from profd.query.flame_rollup import path_durations, path_totals
-from profd.query.flame_tree import DEFAULT_MAX_NODES, OTHER, Identity, Node, build, find, size, truncate, walk
+from profd.query.flame_rollup import merged_tree, sample_trees
 from profd.store.protocols import ProfileReads
 from profd.store.records import ProfileFilter
+
+DEFAULT_MAX_NODES = 8192
+MIN_MAX_NODES = 16
+MAX_MAX_NODES = 100_000
+
+Identity = tuple[str, str]  # (name, package)
 
 
 class NoSuchNode(LookupError):
     """The `root` stack is not in the selection's tree."""
+
+
+def _root_index(tree: FlameTree, root: Sequence[Identity]) -> int | None:
+    return find(tree, [frame_id(name, package) for name, package in root])
+
+
+def _ancestors(tree: FlameTree, index: int) -> list[int]:
+    chain = []
+    cursor = int(tree.parent[index])
+    while cursor >= 0:
+        chain.append(cursor)
+        cursor = int(tree.parent[cursor])
+    return chain[::-1]
 
 
 def flamegraph(
@@ -30,146 +67,112 @@ def flamegraph(
     max_nodes: int = DEFAULT_MAX_NODES,
     root: Sequence[Identity] | None = None,
 ) -> dict[str, Any]:
-    """The merged tree of the selection, with at most `max_nodes` nodes (flame_tree.truncate);
-    with `root`, a stack of (name, package) from the root, the subtree under that node with
-    the budget to itself, its stack kept above it.  Raises NoSuchNode for an unknown root."""
-    totals = path_totals(reads, organization_id, where)
-    paths = totals.paths
-    if root is None and len(paths) <= max_nodes:
-        return _exact(reads, organization_id, where, totals.paths, totals.profiles)
-    tree = build(paths)
-    if root is None:
-        nodes = size(tree)
-        if nodes <= max_nodes:
-            return _exact(reads, organization_id, where, totals.paths, totals.profiles)
-        return _answer(
-            reads, organization_id, where, [], truncate(tree, max_nodes), totals.profiles, max_nodes, nodes
+    """The merged tree of the selection within `max_nodes` nodes; with `root`, a stack of
+    (name, package) from the root, the subtree under that node with the budget to itself,
+    its stack kept above it.  Raises NoSuchNode for an unknown root."""
+    totals = merged_tree(reads, organization_id, where)
+    tree = totals.tree
+    above: list[int] = []
+    shown = tree
+    if root is not None:
+        index = _root_index(tree, root)
+        if index is None:
+            raise NoSuchNode(root)
+        above = _ancestors(tree, index)
+        shown = subtree(tree, index)
+    cut = truncate(shown, max_nodes)
+    metadata: dict[str, Any] = {"profiles": totals.profiles, "max_error_samples": shown.lost}
+    if root is not None or len(shown) > max_nodes:
+        metadata.update(
+            max_nodes=max_nodes,
+            nodes=len(cut),
+            total_nodes=len(shown),
+            truncated=len(shown) > max_nodes,
+            other=OTHER,
         )
-    chain = find(tree, root)
-    if not chain:
-        raise NoSuchNode(root)
-    top = chain[-1]
-    # The zoomed node is counted in its own budget: a synthetic parent holds it.
-    holder = Node(name="", package="", samples=top.samples, children={top.key: top})
-    nodes = size(holder)
-    cut = truncate(holder, max_nodes)
-    answer = _answer(reads, organization_id, where, chain[:-1], cut, totals.profiles, max_nodes, nodes)
-    answer["metadata"]["root"] = [[name, package] for name, package in root]
-    return answer
+    if root is not None:
+        metadata["root"] = [[name, package] for name, package in root]
+    ids = {int(f) for f in cut.frame} | {int(tree.frame[i]) for i in above}
+    names = reads.frame_names(ids - {OTHER_FRAME})
+    return _answer(tree, above, cut, names, sample_trees(reads, organization_id, where), metadata)
 
 
 def _answer(
-    reads: ProfileReads,
-    organization_id: int,
-    where: ProfileFilter,
-    above: list[Node],
-    tree: Node,
-    profiles: int,
-    max_nodes: int,
-    total_nodes: int,
+    tree: FlameTree,
+    above: list[int],
+    cut: FlameTree,
+    names: dict[int, Frame],
+    samples_from: list[FlameTree],
+    metadata: dict[str, Any],
 ) -> dict[str, Any]:
-    """The speedscope-shaped answer for a (truncated) tree, every stack prefixed by `above`
-    (the zoomed node's ancestors, whose frame infos are their own totals)."""
-    frame_index: dict[tuple[str, str, bool], int] = {}
+    """The speedscope-shaped answer for a (cut) tree, every stack prefixed by `above` (the
+    zoomed node's ancestors in `tree`, whose frame infos are their own totals)."""
+    frame_index: dict[int, int] = {}
     frames: list[dict[str, Any]] = []
     infos: list[dict[str, Any]] = []
-    durations: list[list[int]] = []
-    owner: dict[int, int] = {}
+    owner: dict[int, int] = {}  # a real node's path -> its frame's index, for percentiles
 
-    def frame_of(node: Node) -> int:
-        index = frame_index.get(node.key)
+    def frame_of(source: FlameTree, node: int) -> int:
+        frame = int(source.frame[node])
+        index = frame_index.get(frame)
         if index is None:
-            index = frame_index[node.key] = len(frames)
-            frame: dict[str, Any] = {"name": node.name, "image": node.package, "is_application": node.in_app}
-            if node.other:
-                frame["is_other"] = True
-            frames.append(frame)
+            index = frame_index[frame] = len(frames)
+            if frame == OTHER_FRAME:
+                frames.append({"name": OTHER, "image": "", "is_application": False, "is_other": True})
+            else:
+                name, package, in_app = names.get(frame, ("[unknown]", "", False))
+                frames.append({"name": name, "image": package, "is_application": in_app})
             infos.append({"count": 0, "weight": 0, "sumDuration": 0, "sumSelfTime": 0})
-            durations.append([])
         info = infos[index]
-        info["count"] += node.occurrences
-        info["weight"] += node.samples
-        info["sumDuration"] += node.duration_ns
-        info["sumSelfTime"] += node.self_time_ns
-        for path in node.paths:
-            owner[path] = index
+        info["count"] += int(source.occurrences[node])
+        info["weight"] += int(source.samples[node])
+        info["sumDuration"] += int(source.duration_ns[node])
+        info["sumSelfTime"] += int(source.self_time_ns[node])
+        if frame != OTHER_FRAME:
+            owner[int(source.path[node])] = index
         return index
 
-    prefix = [frame_of(node) for node in above]
+    prefix = [frame_of(tree, node) for node in above]
+    n = len(cut)
+    parent = cut.parent.tolist()
+    has_parent = cut.parent >= 0
+    below = np.zeros(n, np.int64)
+    np.add.at(below, cut.parent[has_parent], cut.samples[has_parent])
+    ending = (cut.samples - below).tolist()
+    children: list[list[int]] = [[] for _ in range(n)]
+    roots: list[int] = []
+    for node in np.lexsort((cut.path, -cut.samples)).tolist():  # heaviest first
+        (roots if parent[node] < 0 else children[parent[node]]).append(node)
     samples: list[list[int]] = []
     weights: list[int] = []
-    answered = 0
-    stack: list[tuple[Node, list[int]]] = [
-        (child, prefix) for child in reversed(list(tree.children.values()))
-    ]
+    stack: list[tuple[int, list[int]]] = [(node, prefix) for node in reversed(roots)]
     while stack:
         node, before = stack.pop()
-        answered += 1
-        here = [*before, frame_of(node)]
-        ending_here = node.samples - sum(child.samples for child in node.children.values())
-        if ending_here > 0:
+        here = [*before, frame_of(cut, node)]
+        if ending[node] > 0:
             samples.append(here)
-            weights.append(ending_here)
-        stack.extend((child, here) for child in reversed(list(node.children.values())))
-    for path, values in path_durations(reads, organization_id, where).items():
-        index = owner.get(path)
-        if index is not None:
-            durations[index].extend(values)
-    _add_percentiles(frames, infos, durations)
-    metadata = {
-        "profiles": profiles,
-        "max_nodes": max_nodes,
-        "nodes": answered,
-        "total_nodes": total_nodes,
-        "truncated": any(node.other for node in walk(tree)),
-        "other": OTHER,
-    }
+            weights.append(ending[node])
+        stack.extend((child, here) for child in reversed(children[node]))
+    _add_percentiles(frames, infos, _durations(samples_from, owner, len(frames)))
     return _speedscope(frames, infos, samples, weights, metadata)
 
 
-def _exact(
-    reads: ProfileReads, organization_id: int, where: ProfileFilter, paths: dict[int, Any], profiles: int
-) -> dict[str, Any]:
-    """The whole tree, every path as it is (the answer whenever it fits the budget)."""
-    frame_index: dict[tuple[str, str], int] = {}
-    frames: list[dict[str, Any]] = []
-    infos: list[dict[str, Any]] = []
-    for node in paths.values():
-        key = (node.name, node.package)
-        if key not in frame_index:
-            frame_index[key] = len(frames)
-            frames.append({"name": node.name, "image": node.package, "is_application": node.in_app})
-            infos.append({"count": 0, "weight": 0, "sumDuration": 0, "sumSelfTime": 0})
-        info = infos[frame_index[key]]
-        info["count"] += node.occurrences
-        info["weight"] += node.samples
-        info["sumDuration"] += node.duration_ns
-        info["sumSelfTime"] += node.self_time_ns
-    durations: list[list[int]] = [[] for _ in frames]
-    for path, values in path_durations(reads, organization_id, where).items():
-        found = paths.get(path)
-        if found is not None:
-            durations[frame_index[(found.name, found.package)]].extend(values)
-    _add_percentiles(frames, infos, durations)
-    children_samples: dict[int, int] = {}
-    for node in paths.values():
-        children_samples[node.parent] = children_samples.get(node.parent, 0) + node.samples
-    samples, weights = [], []
-    for path, node in paths.items():
-        ending_here = node.samples - children_samples.get(path, 0)
-        if ending_here <= 0:
-            continue
-        stack = []
-        cursor: int | None = path
-        while cursor:
-            current = paths.get(cursor)
-            if current is None:
-                break
-            stack.append(frame_index[(current.name, current.package)])
-            cursor = current.parent
-        samples.append(stack[::-1])
-        weights.append(ending_here)
-    return _speedscope(frames, infos, samples, weights, {"profiles": profiles})
+def _durations(trees: list[FlameTree], owner: dict[int, int], count: int) -> list[list[int]]:
+    """Per answer frame, the durations of its nodes in each sampled profile."""
+    durations: list[list[int]] = [[] for _ in range(count)]
+    if not trees or not owner:
+        return durations
+    paths = np.fromiter(owner.keys(), np.int64, len(owner))
+    frames = np.fromiter(owner.values(), np.int64, len(owner))
+    order = np.argsort(paths)
+    paths, frames = paths[order], frames[order]
+    every_path = np.concatenate([t.path for t in trees])
+    every_duration = np.concatenate([t.duration_ns for t in trees])
+    at = np.minimum(np.searchsorted(paths, every_path), len(paths) - 1)
+    hit = paths[at] == every_path
+    for frame, duration in zip(frames[at[hit]].tolist(), every_duration[hit].tolist(), strict=True):
+        durations[frame].append(duration)
+    return durations
 
 
 def _add_percentiles(
@@ -219,22 +222,31 @@ def frame_totals(
     reads: ProfileReads, organization_id: int, where: ProfileFilter, root: Sequence[Identity] | None = None
 ) -> dict[tuple[str, str], list[int]]:
     """Per frame (name, package): samples, total time and self time over the selection (over
-    the subtree under the `root` stack only, when given; empty when it is not there)."""
+    the subtree under the `root` stack only, when given; empty when it is not there).  The
+    stored trees' [other] nodes are one frame, (OTHER, '')."""
+    tree = merged_tree(reads, organization_id, where).tree
+    if root is not None:
+        index = _root_index(tree, root)
+        if index is None:
+            return {}
+        tree = subtree(tree, index)
+    if not len(tree):
+        return {}
+    ids, inverse = np.unique(tree.frame, return_inverse=True)
+    sums: list[list[int]] = []
+    for values in (tree.samples, tree.duration_ns, tree.self_time_ns):
+        summed = np.zeros(len(ids), np.int64)
+        np.add.at(summed, inverse, values)
+        sums.append(summed.tolist())
+    names = reads.frame_names({int(i) for i in ids} - {OTHER_FRAME})
     frames: dict[tuple[str, str], list[int]] = {}
-    paths = path_totals(reads, organization_id, where).paths
-    if root is None:
-        for node in paths.values():
-            found = frames.setdefault((node.name, node.package), [0, 0, 0])
-            found[0] += node.samples
-            found[1] += node.duration_ns
-            found[2] += node.self_time_ns
-        return frames
-    chain = find(build(paths), root)
-    for tree_node in walk(chain[-1]) if chain else ():
-        found = frames.setdefault((tree_node.name, tree_node.package), [0, 0, 0])
-        found[0] += tree_node.samples
-        found[1] += tree_node.duration_ns
-        found[2] += tree_node.self_time_ns
+    for k, frame in enumerate(ids.tolist()):
+        name, package, _ = (
+            (OTHER, "", False) if frame == OTHER_FRAME else names.get(frame, ("[unknown]", "", False))
+        )
+        found = frames.setdefault((name, package), [0, 0, 0])
+        for column in range(3):
+            found[column] += sums[column][k]
     return frames
 
 
@@ -250,31 +262,33 @@ def differential(
 
     Shares, not raw times, are compared, so a selection with more profiles does not look
     slower everywhere; `change` is the after share minus the before share.  At most
-    `max_nodes` frames are listed, the biggest changes; the rest fold into one `[other]`
-    entry (`"other": true`) holding their sums, so times and changes still add up.  With
-    `root`, only the frames under that stack (shares of its self time) are compared.
+    `max_nodes` frames are listed, the biggest changes; the rest, and what the stored trees
+    hold in [other] nodes, fold into one `[other]` entry (`"other": true`) holding their
+    sums, so times and changes still add up.  With `root`, only the frames under that stack
+    (shares of its self time) are compared.
     """
     old = frame_totals(reads, organization_id, before, root)
     new = frame_totals(reads, organization_id, after, root)
     old_total = sum(v[2] for v in old.values()) or 1
     new_total = sum(v[2] for v in new.values()) or 1
     frames: list[dict[str, Any]] = []
+    rest: list[dict[str, Any]] = []
     for name, package in sorted(old.keys() | new.keys()):
         was, now = old.get((name, package), [0, 0, 0]), new.get((name, package), [0, 0, 0])
         change = now[2] / new_total - was[2] / old_total
-        frames.append(
-            {
-                "name": name,
-                "package": package,
-                "before": {"samples": was[0], "duration_ns": was[1], "self_time_ns": was[2]},
-                "after": {"samples": now[0], "duration_ns": now[1], "self_time_ns": now[2]},
-                "change": round(change, 6),
-            }
-        )
+        entry = {
+            "name": name,
+            "package": package,
+            "before": {"samples": was[0], "duration_ns": was[1], "self_time_ns": was[2]},
+            "after": {"samples": now[0], "duration_ns": now[1], "self_time_ns": now[2]},
+            "change": round(change, 6),
+        }
+        (rest if (name, package) == (OTHER, "") else frames).append(entry)
     frames.sort(key=lambda f: -abs(f["change"]))
-    if len(frames) > max_nodes:
-        rest = frames[max_nodes - 1 :]
+    if len(frames) + len(rest) > max_nodes:
+        rest.extend(frames[max_nodes - 1 :])
         frames = frames[: max_nodes - 1]
+    if rest:
         sums = {
             side: {key: sum(f[side][key] for f in rest) for key in ("samples", "duration_ns", "self_time_ns")}
             for side in ("before", "after")

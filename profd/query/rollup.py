@@ -1,8 +1,9 @@
-"""Which part of a selection the hourly rollups answer, and which part the per-profile rows
-must (both through `ProfileReads`).
+"""Which part of a selection the daily and hourly rollups answer, and which part the
+per-profile rows must (all through `ProfileReads`).
 
 A selection is split into the whole hours it covers, read from the rollup buckets, and
-the partial hours at its ends, read profile by profile.  A selection on an empty dimension
+the partial hours at its ends, read profile by profile; for flame trees, the whole days
+among those hours are read from the daily buckets.  A selection on an empty dimension
 value ('') cannot use the buckets, which store absent values as ''.
 """
 
@@ -12,7 +13,7 @@ import math
 
 import msgspec
 
-from profd.store.records import HOUR, ProfileFilter
+from profd.store.records import DAY, HOUR, ProfileFilter
 
 Hours = tuple[int | None, int | None]
 
@@ -46,3 +47,27 @@ def edges(where: ProfileFilter, hours: Hours | None) -> list[ProfileFilter]:
     if last is not None and where.end is not None and last < where.end:
         edges.append(msgspec.structs.replace(where, start=last))
     return edges
+
+
+class Parts(msgspec.Struct, frozen=True):
+    days: ProfileFilter | None  # whole days, from the daily buckets
+    hours: list[ProfileFilter]  # whole hours outside them, from the hourly buckets
+    edges: list[ProfileFilter]  # partial hours, profile by profile
+
+
+def split(where: ProfileFilter) -> Parts:
+    """The selection as whole days, the whole hours around them, and its partial hours."""
+    hours = rollup_hours(where)
+    if hours is None:
+        return Parts(None, [], [where])
+    first, last = hours
+    first_day = None if first is None else math.ceil(first / DAY) * DAY
+    last_day = None if last is None else math.floor(last / DAY) * DAY
+    if first_day is not None and last_day is not None and first_day >= last_day:
+        return Parts(None, [whole_hours(where, hours)], edges(where, hours))
+    around = []
+    if first is not None and first_day is not None and first < first_day:
+        around.append(msgspec.structs.replace(where, start=first, end=first_day))
+    if last is not None and last_day is not None and last_day < last:
+        around.append(msgspec.structs.replace(where, start=last_day, end=last))
+    return Parts(msgspec.structs.replace(where, start=first_day, end=last_day), around, edges(where, hours))

@@ -13,22 +13,23 @@ profd.store.sqlite.  tests/backends runs one conformance suite per protocol on e
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from typing import Protocol
 
+from profd.formats.flame_tree import FlameTree, Frame
 from profd.formats.outcome import OutcomeRecord
-from profd.formats.rows import FlameNode, FunctionMetrics, ProfileMetadata
+from profd.formats.rows import FunctionMetrics, ProfileMetadata
 from profd.store.records import (
     FunctionRollup,
     Organization,
     OutcomeBucket,
     OutcomeCount,
-    PathTotal,
     ProfileFilter,
     ProfileFunction,
     Project,
     ProjectKey,
     Sort,
+    Span,
     Token,
 )
 from profd.store.tenancy import SCOPES
@@ -114,10 +115,11 @@ class ProfileIndex(Protocol):
         self,
         metadata: ProfileMetadata,
         functions: Sequence[FunctionMetrics] = (),
-        flame: Sequence[FlameNode] = (),
+        flame: FlameTree | None = None,
     ) -> bool:
-        """Index a profile with its functions and folded call tree, and (sampled ones) add it
-        to its hourly rollup, at once; False when it was indexed already (a redelivery)."""
+        """Index a profile with its functions and flame tree (its frames into the frame
+        dictionary), and (sampled ones) add it to its hourly and daily buckets, at once;
+        False when it was indexed already (a redelivery)."""
         ...
 
     def expired(self, now: float, limit: int = 1000) -> list[ProfileMetadata]:
@@ -184,25 +186,29 @@ class ProfileReads(Protocol):
 
     def count_profiles(self, organization_id: int, where: ProfileFilter) -> int: ...
 
-    def path_totals(self, organization_id: int, where: ProfileFilter) -> Iterator[PathTotal]:
-        """Each call-tree path of the selection, summed over its profiles."""
+    def flame_trees(
+        self, organization_id: int, where: ProfileFilter, sample: int | None = None
+    ) -> Iterator[FlameTree]:
+        """The flame tree of each profile of the selection; with `sample`, of the first
+        `sample` profiles by profile id only (random ids: a uniform sample)."""
         ...
 
-    def path_durations(
-        self, organization_id: int, where: ProfileFilter, sample: int
-    ) -> Iterator[tuple[int, int]]:
-        """(path, duration) of each path in each of the first `sample` profiles of the
-        selection by profile id (random ids: a uniform sample)."""
+    def frame_names(self, ids: Collection[int]) -> dict[int, Frame]:
+        """(name, package, in_app) of the frame ids the dictionary has."""
         ...
 
     def profile_functions(self, organization_id: int, where: ProfileFilter) -> Iterator[ProfileFunction]:
         """Every function of every profile of the selection."""
         ...
 
-    def rollup_profile_count(self, organization_id: int, hours: ProfileFilter) -> int: ...
+    def rollup_profile_count(self, organization_id: int, periods: ProfileFilter, span: Span = "hour") -> int:
+        """Profiles in the buckets of the selection's whole hours (or days)."""
+        ...
 
-    def rollup_path_totals(self, organization_id: int, hours: ProfileFilter) -> Iterator[PathTotal]:
-        """`path_totals` of whole hours, from the hourly rollups."""
+    def rollup_flame_trees(
+        self, organization_id: int, periods: ProfileFilter, span: Span = "hour"
+    ) -> Iterator[FlameTree]:
+        """The merged flame tree of each bucket of the selection's whole hours (or days)."""
         ...
 
     def rollup_functions(self, organization_id: int, hours: ProfileFilter) -> Iterator[FunctionRollup]:

@@ -17,6 +17,8 @@ from profd.formats.outcome import DataCategory, Outcome
 
 # Rollups are hourly: a sampled profile is summed into the bucket of the hour it started in.
 HOUR = 3600
+DAY = 86400
+Span = Literal["hour", "day"]
 # Example profiles a function rollup keeps per bucket, as Sentry's groupUniqArray(5).
 EXAMPLES = 5
 
@@ -102,20 +104,6 @@ class ProfileFilter(msgspec.Struct, kw_only=True):
 
 # The read side's rows come by the ten thousand and hold no cycles: gc=False keeps the
 # collector from walking them.
-
-
-class PathTotal(msgspec.Struct, gc=False):
-    """One call-tree path (a frame below its parent path) summed over profiles."""
-
-    path: int
-    parent: int
-    name: str
-    package: str
-    in_app: bool
-    occurrences: int  # profiles the path appears in
-    samples: int
-    duration_ns: int
-    self_time_ns: int
 
 
 class ProfileFunction(msgspec.Struct, frozen=True, gc=False):

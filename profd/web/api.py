@@ -18,10 +18,17 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 
 from profd.errors import Refused
 from profd.formats import FormatError
+from profd.formats.flame_tree import OTHER
 from profd.formats.pprof import to_pprof
 from profd.formats.speedscope import to_collapsed, to_speedscope
-from profd.query.flame_tree import DEFAULT_MAX_NODES, MAX_MAX_NODES, MIN_MAX_NODES, OTHER
-from profd.query.flamegraph import NoSuchNode, differential, flamegraph
+from profd.query.flamegraph import (
+    DEFAULT_MAX_NODES,
+    MAX_MAX_NODES,
+    MIN_MAX_NODES,
+    NoSuchNode,
+    differential,
+    flamegraph,
+)
 from profd.query.functions import SORTABLE, function_table
 from profd.query.profiles import BadCursor, ProfileFilter, list_profiles
 from profd.query.regressions import regressions

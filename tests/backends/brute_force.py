@@ -7,20 +7,20 @@ import math
 import random
 import uuid
 
-from profd.formats.rows import FlameNode, FunctionMetrics, ProfileMetadata
-from profd.query.flame_rollup import PathTotal
+from profd.formats.flame_tree import FlameTree, merge
+from profd.formats.rows import FunctionMetrics, ProfileMetadata
 from profd.query.functions import function_metrics
 from profd.store.protocols import ProfileReads
 from profd.store.records import ProfileFilter
-from tests.factories import function_ran, indexed_profile
+from tests.factories import by_path, flame_of, function_ran, indexed_profile
 
 BASE = 1_699_999_200.0  # a whole hour (selections on hour boundaries take the rollups whole)
 TRANSACTIONS = ["/a", "/b", None]
 RELEASES = ["1.0", "2.0"]
-# A tiny call tree family: (path, parent, name) with paths unique per name chain.
-TREE = [(11, 0, "main"), (12, 11, "work"), (13, 12, "leaf"), (14, 11, "idle"), (15, 14, "leaf")]
+# A tiny call tree family: the stacks samples end in.
+STACKS = [("main",), ("main", "work"), ("main", "work", "leaf"), ("main", "idle"), ("main", "idle", "leaf")]
 
-Stored = list[tuple[ProfileMetadata, list[FlameNode], list[FunctionMetrics]]]
+Stored = list[tuple[ProfileMetadata, FlameTree, list[FunctionMetrics]]]
 
 
 def profiles(count: int, seed: int) -> Stored:
@@ -36,21 +36,9 @@ def profiles(count: int, seed: int) -> Stored:
             release=rng.choice(RELEASES),
             sampled=rng.random() > 0.1,
         )
-        nodes = [
-            FlameNode(
-                path,
-                parent,
-                name,
-                "pkg",
-                True,
-                depth=len(str(path)),
-                sample_count=s,
-                duration_ns=s * 10,
-                self_time_ns=s,
-            )
-            for path, parent, name in rng.sample(TREE, rng.randint(1, len(TREE)))
-            for s in [rng.randint(1, 50)]
-        ]
+        nodes = flame_of(
+            {stack: rng.randint(1, 50) for stack in rng.sample(STACKS, rng.randint(1, len(STACKS)))}
+        )
         functions = [
             function_ran(fingerprint, times, package="pkg")
             for fingerprint in rng.sample([1, 2, 3], rng.randint(0, 3))
@@ -71,20 +59,10 @@ def selected(metadata: ProfileMetadata, where: ProfileFilter) -> bool:
     )
 
 
-def brute_force(stored: Stored, where: ProfileFilter) -> dict[int, PathTotal]:
-    totals: dict[int, PathTotal] = {}
-    for metadata, nodes, _ in stored:
-        if not selected(metadata, where):
-            continue
-        for n in nodes:
-            found = totals.setdefault(
-                n.path, PathTotal(n.path, n.parent, n.name, n.package, n.in_app, 0, 0, 0, 0)
-            )
-            found.occurrences += 1
-            found.samples += n.sample_count
-            found.duration_ns += n.duration_ns
-            found.self_time_ns += n.self_time_ns
-    return totals
+def brute_force(stored: Stored, where: ProfileFilter) -> dict[int, tuple[int, int, int, int, int]]:
+    """The selection's trees merged exactly, node by node (what the rollups must answer
+    while every tree is within the budgets)."""
+    return by_path(merge([tree for metadata, tree, _ in stored if selected(metadata, where)]))
 
 
 def quantile(ordered: list[int], q: float) -> int:

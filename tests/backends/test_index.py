@@ -1,6 +1,7 @@
 """The `ProfileIndex` and `ProfileReads` conformance suite, on every implementation
-(conftest.py): what is written reads back, the hourly rollups answer exactly what summing
-every profile's rows answers for any selection and after deletions, and outcomes count once."""
+(conftest.py): what is written reads back, the hourly and daily rollups answer exactly what
+merging every profile's rows answers for any selection and after deletions while trees fit
+the budgets, and within the stated bound when they do not, and outcomes count once."""
 
 from __future__ import annotations
 
@@ -11,13 +12,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from profd.formats.flame_tree import DAY_NODES, HOUR_NODES, OTHER_FRAME, frame_id, merge
 from profd.formats.outcome import DataCategory, Outcome, OutcomeRecord
-from profd.formats.rows import FlameNode
-from profd.query.flame_rollup import path_totals
+from profd.query.flame_rollup import merged_tree
 from profd.store.records import OutcomeBucket, ProfileFilter
 from tests.backends.brute_force import BASE, brute_force, check_functions, profiles, selected
 from tests.backends.conftest import Indexed
-from tests.factories import function_ran, indexed_profile
+from tests.factories import by_path, flame_of, function_ran, indexed_profile
 
 HOUR = 3600
 
@@ -45,8 +46,8 @@ def test_rollups_match_the_rows_they_sum(indexed: Indexed) -> None:
     @settings(max_examples=150, deadline=None)
     @given(selections)
     def check(where: ProfileFilter) -> None:
-        got = path_totals(reads, 1, where)
-        assert got.paths == brute_force(stored, where)
+        got = merged_tree(reads, 1, where)
+        assert by_path(got.tree) == brute_force(stored, where) and got.tree.lost == 0
         assert got.profiles == sum(1 for m, _, _ in stored if selected(m, where))
         check_functions(reads, stored, where)
 
@@ -56,17 +57,23 @@ def test_rollups_match_the_rows_they_sum(indexed: Indexed) -> None:
     gone = [m for m, _, _ in stored[::3]]
     index.delete_profiles(gone)
     kept = stored[1::3] + stored[2::3]
-    assert path_totals(reads, 1, ProfileFilter()).paths == brute_force(kept, ProfileFilter())
+    assert by_path(merged_tree(reads, 1, ProfileFilter()).tree) == brute_force(kept, ProfileFilter())
+    assert by_path(merged_tree(reads, 1, ProfileFilter(start=BASE + 3600)).tree) == brute_force(
+        kept, ProfileFilter(start=BASE + 3600)
+    )
     check_functions(reads, kept, ProfileFilter())
     check_functions(reads, kept, ProfileFilter(release="2.0", start=BASE + 3600))
     index.delete_profiles([m for m, _, _ in kept])
     everything = ProfileFilter()
     assert (
-        list(reads.rollup_path_totals(1, everything)) == []
-        and list(reads.rollup_functions(1, everything)) == []
+        list(reads.rollup_flame_trees(1, everything))
+        == []
+        == list(reads.rollup_flame_trees(1, everything, "day"))
     )
+    assert list(reads.rollup_functions(1, everything)) == []
     assert reads.rollup_profile_count(1, everything) == 0 == reads.count_profiles(1, everything)
-    assert list(reads.path_totals(1, everything)) == [] and list(reads.profile_functions(1, everything)) == []
+    assert reads.rollup_profile_count(1, everything, "day") == 0
+    assert list(reads.flame_trees(1, everything)) == [] and list(reads.profile_functions(1, everything)) == []
 
 
 def test_a_profile_reads_back_as_written(indexed: Indexed) -> None:
@@ -78,10 +85,7 @@ def test_a_profile_reads_back_as_written(indexed: Indexed) -> None:
         sdk_name="sentry.python",
     )
     functions = [function_ran(7, [5, 1]), function_ran(3, [9]), function_ran(4, [9])]
-    flame = [
-        FlameNode(11, 0, "main", "app", True, 1, 4, 40, 1),
-        FlameNode(12, 11, "work", "app", True, 2, 3, 30, 3),
-    ]
+    flame = flame_of({("main",): 1, ("main", "work"): 3}, package="app")
     assert index.insert_profile(metadata, functions, flame) is True
     assert index.insert_profile(metadata, functions, flame) is False
     assert reads.profile(2, metadata.profile_id) == metadata == reads.find_profile(metadata.profile_id)
@@ -89,29 +93,31 @@ def test_a_profile_reads_back_as_written(indexed: Indexed) -> None:
     assert reads.profiles() == [metadata] == reads.profiles(2) and reads.profiles(3) == []
     # Most self time first, then by fingerprint.
     assert reads.functions(2, metadata.profile_id) == [functions[1], functions[2], functions[0]]
-    totals = {t.path: t for t in reads.path_totals(1, ProfileFilter())}
-    assert (totals[12].parent, totals[12].name, totals[12].in_app, totals[12].samples) == (
-        11,
-        "work",
-        True,
-        3,
-    )
-    assert (totals[11].occurrences, totals[11].duration_ns, totals[11].self_time_ns) == (1, 40, 1)
+    (stored,) = reads.flame_trees(1, ProfileFilter())
+    assert by_path(stored) == by_path(flame) and stored.parent.tolist() == flame.parent.tolist()
+    main, work = frame_id("main", "app"), frame_id("work", "app")
+    assert reads.frame_names([main, work, 12345]) == {
+        main: ("main", "app", True),
+        work: ("work", "app", True),
+    }
+    (hour,) = reads.rollup_flame_trees(1, ProfileFilter())
+    (day,) = reads.rollup_flame_trees(1, ProfileFilter(), "day")
+    assert by_path(hour) == by_path(flame) == by_path(day)
     # Another organization's selection sees none of it.
-    assert reads.count_profiles(2, ProfileFilter()) == 0 and list(reads.path_totals(2, ProfileFilter())) == []
+    assert reads.count_profiles(2, ProfileFilter()) == 0 and list(reads.flame_trees(2, ProfileFilter())) == []
+    assert list(reads.rollup_flame_trees(2, ProfileFilter(), "day")) == []
 
 
 def test_unsampled_profiles_keep_their_functions_out_of_every_selection(indexed: Indexed) -> None:
     index, reads, _ = indexed
     unsampled = indexed_profile(2, "d" * 32, BASE + 10, transaction="/t", release="1.0", sampled=False)
-    index.insert_profile(
-        unsampled, [function_ran(1, [5])], [FlameNode(11, 0, "main", "app", True, 1, 4, 40, 1)]
-    )
+    index.insert_profile(unsampled, [function_ran(1, [5])], flame_of({("main",): 4}))
     assert reads.profiles() == [] and reads.find_profile(unsampled.profile_id) == unsampled
     assert [f.fingerprint for f in reads.functions(2, unsampled.profile_id)] == [1]
     everything = ProfileFilter()
     assert reads.count_profiles(1, everything) == 0 == reads.rollup_profile_count(1, everything)
-    assert list(reads.path_totals(1, everything)) == [] == list(reads.rollup_path_totals(1, everything))
+    assert list(reads.flame_trees(1, everything)) == [] == list(reads.rollup_flame_trees(1, everything))
+    assert reads.rollup_profile_count(1, everything, "day") == 0
     assert list(reads.profile_functions(1, everything)) == [] == list(reads.rollup_functions(1, everything))
     assert reads.list_profiles(1, everything, sort="start", descending=True, after=None, limit=10) == []
 
@@ -167,19 +173,43 @@ def test_profiles_are_listed_sorted_filtered_and_paged(indexed: Indexed) -> None
     assert listing(ProfileFilter(environment="prod", release="1.0"), "start", True, 50) == newest_first
 
 
-def test_path_durations_come_from_the_first_profiles_by_id(indexed: Indexed) -> None:
+def test_a_sample_of_trees_is_the_first_profiles_by_id(indexed: Indexed) -> None:
     index, reads, _ = indexed
     ids = [f"{n:032x}" for n in (5, 1, 4, 2, 3)]
     for n, profile_id in enumerate(ids):
         index.insert_profile(
             indexed_profile(1, profile_id, BASE + n, transaction="/a", release="1.0"),
-            flame=[FlameNode(11, 0, "main", "app", True, 1, 1, 100 + n, 1)],
+            flame=flame_of({("main",): n + 1}),
         )
-    durations = sorted(reads.path_durations(1, ProfileFilter(), 3))
     # Ids 1, 2 and 3 were inserted second, fourth and fifth.
-    assert durations == [(11, 101), (11, 103), (11, 104)]
-    assert len(list(reads.path_durations(1, ProfileFilter(), 500))) == 5
-    assert list(reads.path_durations(1, ProfileFilter(project_ids=[9]), 500)) == []
+    sampled = sorted(int(tree.samples[0]) for tree in reads.flame_trees(1, ProfileFilter(), 3))
+    assert sampled == [2, 4, 5]
+    assert len(list(reads.flame_trees(1, ProfileFilter(), 500))) == 5
+    assert list(reads.flame_trees(1, ProfileFilter(project_ids=[9]), 500)) == []
+
+
+def test_buckets_keep_their_budget_and_their_totals(indexed: Indexed) -> None:
+    """Profiles whose stacks are all different overflow an hour's budget: the bucket trees
+    stay within 5/4 of their budgets, the total stays exact, and every node is at most the
+    merged tree's `lost` below the exact merge, never above it."""
+    index, reads, _ = indexed
+    trees = []
+    for n in range(12):
+        stacks = {("main", f"handler{n % 3}", f"f{n}_{k}", f"g{k % 7}"): 1 + k % 5 for k in range(300)}
+        trees.append(flame_of(stacks))
+        index.insert_profile(
+            indexed_profile(1, f"{n:032x}", BASE + 60 * n, transaction="/a", release="1.0"), flame=trees[-1]
+        )
+    exact = by_path(merge(trees))
+    (hour,) = reads.rollup_flame_trees(1, ProfileFilter())
+    (day,) = reads.rollup_flame_trees(1, ProfileFilter(), "day")
+    assert len(exact) > HOUR_NODES * 5 // 4 and len(hour) <= HOUR_NODES * 5 // 4 < len(day) <= DAY_NODES
+    for stored in (hour, merged_tree(reads, 1, ProfileFilter(start=BASE, end=BASE + 3600)).tree):
+        assert stored.lost > 0 and stored.total_samples == sum(t.total_samples for t in trees)
+        for path, (frame, _, samples, _, _) in by_path(stored).items():
+            if frame != OTHER_FRAME:
+                assert exact[path][2] - stored.lost <= samples <= exact[path][2]
+    assert by_path(day) == exact  # within the day's budget: exact
 
 
 def test_expired_profiles_go_with_their_rows(indexed: Indexed) -> None:
@@ -191,9 +221,7 @@ def test_expired_profiles_go_with_their_rows(indexed: Indexed) -> None:
     older = msgspec.structs.replace(old, profile_id="2" * 32, start=BASE - 10, sampled=False)
     new = indexed_profile(1, "3" * 32, BASE, transaction="/a", release="1")
     for metadata in (old, older, new):
-        index.insert_profile(
-            metadata, [function_ran(1, [5])], [FlameNode(11, 0, "main", "app", True, 1, 1, 1, 1)]
-        )
+        index.insert_profile(metadata, [function_ran(1, [5])], flame_of({("main",): 1}))
     assert index.expired(BASE + day / 2) == []
     assert index.expired(BASE + 2 * day) == [older, old]
     assert index.expired(BASE + 2 * day, limit=1) == [older]
@@ -201,7 +229,8 @@ def test_expired_profiles_go_with_their_rows(indexed: Indexed) -> None:
     assert index.expired(BASE + 2 * day) == []
     assert reads.find_profile(old.profile_id) is None and reads.functions(1, old.profile_id) == []
     assert reads.profiles() == [new]
-    assert [t.occurrences for t in reads.rollup_path_totals(1, ProfileFilter())] == [1]
+    assert [t.occurrences.tolist() for t in reads.rollup_flame_trees(1, ProfileFilter())] == [[1]]
+    assert [t.occurrences.tolist() for t in reads.rollup_flame_trees(1, ProfileFilter(), "day")] == [[1]]
     assert reads.count_profiles(1, ProfileFilter()) == 1
 
 

@@ -13,12 +13,13 @@ from pathlib import Path
 import msgspec
 
 from profd.formats.outcome import DataCategory, Outcome, OutcomeRecord
-from profd.query.flame_rollup import path_totals
+from profd.query.flame_rollup import merged_tree
 from profd.store.records import ProfileFilter
 from profd.store.sqlite import SqliteBackend
 from profd.store.sqlite.migrations import MIGRATIONS
 from profd.store.tenancy import SCOPES
 from tests.backends.brute_force import BASE, brute_force, check_functions, profiles
+from tests.factories import by_path
 
 
 def rows(path: Path, sql: str, params: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
@@ -126,9 +127,24 @@ def test_an_index_from_before_the_rollups_is_migrated(tmp_path: Path) -> None:
             f"INSERT INTO profiles ({columns}) VALUES ({', '.join('?' for _ in fields)})",
             tuple(fields.values()),
         )
+        # The per-path rows an earlier profd kept (its paths also told addresses apart).
+        parents = nodes.parent_paths()
         db.executemany(
             "INSERT INTO flame_nodes VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [(metadata.project_id, metadata.profile_id, *msgspec.structs.astuple(n)) for n in nodes],
+            [
+                (
+                    metadata.project_id,
+                    metadata.profile_id,
+                    int(nodes.path[k]) ^ 0x10,
+                    int(parents[k]) ^ 0x10 if parents[k] else 0,
+                    *nodes.names[int(nodes.frame[k])],
+                    int(nodes.depth[k]),
+                    int(nodes.samples[k]),
+                    int(nodes.duration_ns[k]),
+                    int(nodes.self_time_ns[k]),
+                )
+                for k in range(len(nodes))
+            ],
         )
         db.executemany(
             "INSERT INTO functions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -154,8 +170,11 @@ def test_an_index_from_before_the_rollups_is_migrated(tmp_path: Path) -> None:
     db.close()
     index = SqliteBackend(path)
     where = ProfileFilter(release="1.0", start=BASE + 1800)
-    assert path_totals(index, 1, where).paths == brute_force(stored, where)
-    assert path_totals(index, 1, ProfileFilter()).paths == brute_force(stored, ProfileFilter())
+    assert by_path(merged_tree(index, 1, where).tree) == brute_force(stored, where)
+    assert by_path(merged_tree(index, 1, ProfileFilter()).tree) == brute_force(stored, ProfileFilter())
+    assert index.frame_names([int(stored[0][1].frame[0])]) == {
+        int(stored[0][1].frame[0]): stored[0][1].names[int(stored[0][1].frame[0])]
+    }
     check_functions(index, stored, ProfileFilter())
     check_functions(index, stored, where)
 
@@ -167,12 +186,5 @@ def test_deleting_every_profile_empties_the_rollup_tables(tmp_path: Path) -> Non
         index.insert_profile(metadata, functions, nodes)
     index.delete_profiles([m for m, _, _ in stored])
     index.close()
-    for table in (
-        "flame_rollup",
-        "function_rollup",
-        "rollup_buckets",
-        "flame_nodes",
-        "functions",
-        "profiles",
-    ):
+    for table in ("function_rollup", "rollup_buckets", "day_buckets", "flame_trees", "functions", "profiles"):
         assert rows(tmp_path / "i.sqlite3", f"SELECT COUNT(*) FROM {table}") == [(0,)], table

@@ -162,7 +162,9 @@ def test_retention_deletes_old_profiles_and_their_rows(tmp_path: Path) -> None:
     assert store.expire(now=1_000_000.0 + 2 * 86400) == 1
     assert index.profiles() == [new]
     assert index.functions(2, old.profile_id) == []
-    assert [t.occurrences for t in index.path_totals(1, ProfileFilter())] == [1, 1]  # the new one's
+    assert [t.occurrences.tolist() for t in index.flame_trees(1, ProfileFilter())] == [
+        [1, 1]
+    ]  # the new one's
     assert not (tmp_path / "b" / old.blob_key).exists() and (tmp_path / "b" / new.blob_key).exists()
     assert store.expire(now=1_000_000.0 + 2 * 86400) == 0
 

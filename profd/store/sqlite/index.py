@@ -8,9 +8,11 @@ from collections.abc import Sequence
 
 import msgspec
 
+from profd.formats import flame_tree
+from profd.formats.flame_tree import FlameTree
 from profd.formats.outcome import OutcomeRecord
-from profd.formats.rows import FlameNode, FunctionMetrics, ProfileMetadata
-from profd.store.sqlite import rollups
+from profd.formats.rows import FunctionMetrics, ProfileMetadata
+from profd.store.sqlite import flames, rollups
 from profd.store.sqlite.database import OnDatabase
 from profd.store.sqlite.rollups import FunctionOccurrences
 
@@ -19,14 +21,21 @@ _encode_times = msgspec.json.Encoder().encode
 
 
 class SqliteIndex(OnDatabase):
+    # Frame ids this process has written to the dictionary (it is only ever added to).
+    _known_frames: set[int] | None = None
+
     # -- profiles ------------------------------------------------------------------------
 
     def insert_profile(
         self,
         metadata: ProfileMetadata,
         functions: Sequence[FunctionMetrics] = (),
-        flame: Sequence[FlameNode] = (),
+        flame: FlameTree | None = None,
     ) -> bool:
+        tree = flame_tree.empty() if flame is None else flame
+        if self._known_frames is None:
+            self._known_frames = set()
+        added: list[int] = []
         fields = msgspec.structs.asdict(metadata)
         columns = ", ".join(f'"{name}"' for name in fields)
         marks = ", ".join("?" for _ in fields)
@@ -59,7 +68,8 @@ class SqliteIndex(OnDatabase):
                     " start) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     rows,
                 )
-                _insert_flame(db, metadata, flame)
+                added = flames.add_frames(db, tree.names, self._known_frames)
+                flames.insert_tree(db, metadata.project_id, metadata.profile_id, tree)
                 if metadata.sampled:
                     occurrences = [
                         FunctionOccurrences(
@@ -67,7 +77,8 @@ class SqliteIndex(OnDatabase):
                         )
                         for f in functions
                     ]
-                    rollups.add_profile(db, metadata, occurrences, flame)
+                    rollups.add_profile(db, metadata, occurrences, tree)
+        self._known_frames.update(added)
         return cursor.rowcount == 1
 
     def expired(self, now: float, limit: int = 1000) -> list[ProfileMetadata]:
@@ -80,10 +91,10 @@ class SqliteIndex(OnDatabase):
     def delete_profiles(self, profiles: Sequence[ProfileMetadata]) -> None:
         keys = [(m.project_id, m.profile_id) for m in profiles]
         with self._db.transaction() as db:
-            touched = {rollups.remove_profile(db, m) for m in profiles if m.sampled}
-            for table in ("functions", "flame_nodes", "profiles"):
+            touched = [rollups.remove_profile(db, m) for m in profiles if m.sampled]
+            for table in ("functions", "flame_trees", "profiles"):
                 db.executemany(f"DELETE FROM {table} WHERE project_id = ? AND profile_id = ?", keys)
-            rollups.rebuild_functions(db, {bucket for bucket in touched if bucket is not None})
+            rollups.rebuild_after_deletion(db, touched)
 
     # -- outcomes and projects -----------------------------------------------------------
 
@@ -135,20 +146,6 @@ class SqliteIndex(OnDatabase):
                 "UPDATE projects SET has_profiles = 1 WHERE id = ? AND has_profiles = 0", (project_id,)
             )
         return cursor.rowcount == 1
-
-
-def _insert_flame(db: sqlite3.Connection, metadata: ProfileMetadata, flame: Sequence[FlameNode]) -> None:
-    db.executemany(
-        "INSERT OR IGNORE INTO flame_paths VALUES (?, ?, ?, ?, ?, ?)",
-        [(n.path, n.parent, n.name, n.package, n.in_app, n.depth) for n in flame],
-    )
-    db.executemany(
-        "INSERT OR IGNORE INTO flame_nodes VALUES (?, ?, ?, ?, ?, ?)",
-        [
-            (metadata.project_id, metadata.profile_id, n.path, n.sample_count, n.duration_ns, n.self_time_ns)
-            for n in flame
-        ],
-    )
 
 
 def metadata(row: sqlite3.Row) -> ProfileMetadata:

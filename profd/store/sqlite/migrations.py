@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from profd.store.sqlite import rollups
+from profd.store.sqlite import flames, rollups
 
 MIGRATIONS = [
     """
@@ -220,6 +220,41 @@ MIGRATIONS = [
     ALTER TABLE outcomes ADD COLUMN idempotency_key TEXT;
     CREATE UNIQUE INDEX outcomes_by_key ON outcomes (idempotency_key);
     """,
+    # Bounded flame aggregates (profd.formats.flame_tree): each profile keeps one tree of at
+    # most PROFILE_NODES nodes as a blob, and each hourly bucket, and a new daily bucket,
+    # keeps the merged tree of its profiles within its own budget, instead of one row per
+    # call-tree path per profile and per bucket.  Frame names are stored once
+    # (flame_frames).  `flames.convert` moves the old per-path rows into trees.
+    """
+    CREATE TABLE flame_frames (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        package TEXT NOT NULL,
+        in_app INTEGER NOT NULL
+    );
+    CREATE TABLE flame_trees (
+        project_id INTEGER NOT NULL,
+        profile_id TEXT NOT NULL,
+        tree BLOB NOT NULL,
+        PRIMARY KEY (project_id, profile_id)
+    );
+    ALTER TABLE rollup_buckets ADD COLUMN flame BLOB;
+    CREATE TABLE day_buckets (
+        id INTEGER PRIMARY KEY,
+        organization_id INTEGER NOT NULL,
+        project_id INTEGER NOT NULL,
+        day INTEGER NOT NULL,
+        transaction_name TEXT NOT NULL,
+        release TEXT NOT NULL,
+        environment TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        device_class TEXT NOT NULL,
+        profiles INTEGER NOT NULL,
+        flame BLOB,
+        UNIQUE (project_id, day, transaction_name, release, environment, platform, device_class)
+    );
+    CREATE INDEX day_buckets_by_day ON day_buckets (organization_id, day);
+    """,
 ]
 
 
@@ -232,4 +267,6 @@ def migrate(db: sqlite3.Connection) -> None:
                 db.execute(statement)
         if "CREATE TABLE function_rollup" in script:
             rollups.rebuild(db)
+        if "CREATE TABLE flame_trees" in script:
+            flames.convert(db)
         db.execute(f"PRAGMA user_version = {number}")

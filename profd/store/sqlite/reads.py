@@ -3,22 +3,23 @@ and the hourly rollup buckets (profd.store.sqlite.rollups)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import msgspec
 
-from profd.formats import histogram
+from profd.formats import flame_tree, histogram
+from profd.formats.flame_tree import FlameTree, Frame
 from profd.formats.outcome import DataCategory, Outcome
 from profd.formats.rows import FunctionMetrics, ProfileMetadata
 from profd.store.records import (
     FunctionRollup,
     OutcomeBucket,
     OutcomeCount,
-    PathTotal,
     ProfileFilter,
     ProfileFunction,
     Sort,
+    Span,
 )
 from profd.store.sqlite.database import OnDatabase
 from profd.store.sqlite.index import metadata
@@ -27,9 +28,8 @@ SORTS: dict[str, str] = {"start": "start", "duration": "duration_ns"}
 
 _times = msgspec.json.Decoder(list[int]).decode
 _examples = msgspec.json.Decoder(list[str]).decode
-
-# Per-path sums joined to the path's frame.
-_FRAME = "SELECT t.*, fp.parent, fp.name, fp.package, fp.in_app FROM ({}) t JOIN flame_paths fp ON fp.path = t.path"
+_encode_ids = msgspec.json.Encoder().encode
+BUCKET_TABLES: dict[str, str] = {"hour": "rollup_buckets", "day": "day_buckets"}
 
 
 def conditions(
@@ -68,16 +68,9 @@ def profile_where(where: ProfileFilter, organization_id: int, table: str = "") -
     return conditions(where, organization_id, table, "start", where.start, where.end, sampled=True)
 
 
-def bucket_where(hours: ProfileFilter, organization_id: int) -> tuple[str, list[Any]]:
-    """Conditions on the rollup buckets (`b`) of the selection's hours."""
-    return conditions(hours, organization_id, "b", "hour", hours.start, hours.end, sampled=False)
-
-
-def _path_totals(rows: list[Any]) -> Iterator[PathTotal]:
-    return (
-        PathTotal(path, parent, name, package, bool(in_app), occurrences, samples, duration, self_time)
-        for path, occurrences, samples, duration, self_time, parent, name, package, in_app in rows
-    )
+def bucket_where(periods: ProfileFilter, organization_id: int, column: str = "hour") -> tuple[str, list[Any]]:
+    """Conditions on the rollup buckets (`b`) of the selection's whole hours (or days)."""
+    return conditions(periods, organization_id, "b", column, periods.start, periods.end, sampled=False)
 
 
 class SqliteReads(OnDatabase):
@@ -157,30 +150,27 @@ class SqliteReads(OnDatabase):
         sql_where, params = profile_where(where, organization_id, table="p")
         return int(self._db.query(f"SELECT COUNT(*) FROM profiles p WHERE {sql_where}", params)[0][0])
 
-    def path_totals(self, organization_id: int, where: ProfileFilter) -> Iterator[PathTotal]:
+    def flame_trees(
+        self, organization_id: int, where: ProfileFilter, sample: int | None = None
+    ) -> Iterator[FlameTree]:
         sql_where, params = profile_where(where, organization_id, table="p")
-        return _path_totals(
-            self._db.query(
-                _FRAME.format(
-                    "SELECT f.path, COUNT(*), SUM(f.sample_count), SUM(f.duration_ns), SUM(f.self_time_ns)"
-                    " FROM profiles p JOIN flame_nodes f ON f.project_id = p.project_id AND f.profile_id ="
-                    f" p.profile_id WHERE {sql_where} GROUP BY f.path"
-                ),
-                params,
-            )
-        )
-
-    def path_durations(
-        self, organization_id: int, where: ProfileFilter, sample: int
-    ) -> Iterator[tuple[int, int]]:
-        sql_where, params = profile_where(where, organization_id, table="p")
+        chosen = f"SELECT p.project_id, p.profile_id FROM profiles p WHERE {sql_where}"
+        if sample is not None:
+            chosen += " ORDER BY p.profile_id LIMIT ?"
+            params.append(sample)
         rows = self._db.query(
-            "SELECT f.path, f.duration_ns FROM (SELECT p.project_id, p.profile_id FROM profiles p"
-            f" WHERE {sql_where} ORDER BY p.profile_id LIMIT ?) s"
-            " JOIN flame_nodes f ON f.project_id = s.project_id AND f.profile_id = s.profile_id",
-            (*params, sample),
+            f"SELECT t.tree FROM ({chosen}) s JOIN flame_trees t ON t.project_id = s.project_id"
+            " AND t.profile_id = s.profile_id",
+            params,
         )
-        return ((path, duration) for path, duration in rows)
+        return (flame_tree.decode(row[0]) for row in rows)
+
+    def frame_names(self, ids: Collection[int]) -> dict[int, Frame]:
+        rows = self._db.query(
+            "SELECT id, name, package, in_app FROM flame_frames WHERE id IN (SELECT value FROM json_each(?))",
+            (_encode_ids(sorted(ids)).decode(),),
+        )
+        return {id_: (name, package, bool(in_app)) for id_, name, package, in_app in rows}
 
     def profile_functions(self, organization_id: int, where: ProfileFilter) -> Iterator[ProfileFunction]:
         sql_where, params = profile_where(where, organization_id, table="p")
@@ -200,26 +190,22 @@ class SqliteReads(OnDatabase):
 
     # -- selections of whole hours, from the rollups -------------------------------------
 
-    def rollup_profile_count(self, organization_id: int, hours: ProfileFilter) -> int:
-        sql_where, params = bucket_where(hours, organization_id)
+    def rollup_profile_count(self, organization_id: int, periods: ProfileFilter, span: Span = "hour") -> int:
+        sql_where, params = bucket_where(periods, organization_id, span)
         return int(
             self._db.query(
-                f"SELECT IFNULL(SUM(b.profiles), 0) FROM rollup_buckets b WHERE {sql_where}", params
+                f"SELECT IFNULL(SUM(b.profiles), 0) FROM {BUCKET_TABLES[span]} b WHERE {sql_where}", params
             )[0][0]
         )
 
-    def rollup_path_totals(self, organization_id: int, hours: ProfileFilter) -> Iterator[PathTotal]:
-        sql_where, params = bucket_where(hours, organization_id)
-        return _path_totals(
-            self._db.query(
-                _FRAME.format(
-                    "SELECT r.path, SUM(r.occurrences), SUM(r.sample_count), SUM(r.duration_ns),"
-                    " SUM(r.self_time_ns) FROM rollup_buckets b JOIN flame_rollup r ON r.bucket = b.id"
-                    f" WHERE {sql_where} GROUP BY r.path"
-                ),
-                params,
-            )
+    def rollup_flame_trees(
+        self, organization_id: int, periods: ProfileFilter, span: Span = "hour"
+    ) -> Iterator[FlameTree]:
+        sql_where, params = bucket_where(periods, organization_id, span)
+        rows = self._db.query(
+            f"SELECT b.flame FROM {BUCKET_TABLES[span]} b WHERE {sql_where} AND b.flame IS NOT NULL", params
         )
+        return (flame_tree.decode(row[0]) for row in rows)
 
     def rollup_functions(self, organization_id: int, hours: ProfileFilter) -> Iterator[FunctionRollup]:
         sql_where, params = bucket_where(hours, organization_id)

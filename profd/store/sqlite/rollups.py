@@ -1,12 +1,13 @@
 """Hourly rollups, kept in step with the per-profile rows inside the index's transactions.
 
-A sampled profile belongs to one bucket: its project, the hour it started in, and the
-dimensions the read side filters on (transaction, release, environment, platform, device
-class).  Each bucket holds its profiles' folded call trees summed per path
-(`flame_rollup`) and their function metrics per fingerprint (`function_rollup`: count,
-sum, the slowest occurrence, a few examples, and a log histogram of self times for
-percentiles).  Reads over whole hours use the buckets; reads over partial hours use the
-per-profile rows (profd.query.rollup).
+A sampled profile belongs to one hourly bucket: its project, the hour it started in, and
+the dimensions the read side filters on (transaction, release, environment, platform,
+device class); and to the daily bucket of the same dimensions.  Each bucket holds its
+profiles' flame trees merged within a node budget (profd.store.sqlite.flames); an hourly
+bucket also holds their function metrics per fingerprint (`function_rollup`: count, sum,
+the slowest occurrence, a few examples, and a log histogram of self times for
+percentiles).  Reads over whole days and hours use the buckets; reads over partial hours
+use the per-profile rows (profd.query.rollup).
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from collections.abc import Sequence
 import msgspec
 
 from profd.formats import histogram
-from profd.formats.rows import FlameNode, ProfileMetadata
-from profd.store.records import EXAMPLES, HOUR
+from profd.formats.flame_tree import FlameTree
+from profd.formats.rows import ProfileMetadata
+from profd.store.records import DAY, EXAMPLES, HOUR
+from profd.store.sqlite import flames
 
 _examples = msgspec.json.Decoder(list[str]).decode
 _times = msgspec.json.Decoder(list[int]).decode
@@ -48,25 +51,35 @@ def bucket_key(metadata: ProfileMetadata) -> tuple[int, str, str, str, str, str]
     )
 
 
+def day_key(metadata: ProfileMetadata) -> tuple[int, str, str, str, str, str]:
+    return (int(metadata.start // DAY) * DAY, *bucket_key(metadata)[1:])
+
+
+_DIMENSIONS = "transaction_name, release, environment, platform, device_class"
+
+
 def add_profile(
     db: sqlite3.Connection,
     metadata: ProfileMetadata,
     functions: Sequence[FunctionOccurrences],
-    flame: Sequence[FlameNode],
+    flame: FlameTree,
 ) -> None:
-    bucket = db.execute(
-        "INSERT INTO rollup_buckets (organization_id, project_id, hour, transaction_name, release, environment,"
-        " platform, device_class, profiles) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)"
-        " ON CONFLICT (project_id, hour, transaction_name, release, environment, platform, device_class)"
-        " DO UPDATE SET profiles = profiles + 1 RETURNING id",
+    bucket, old = db.execute(
+        f"INSERT INTO rollup_buckets (organization_id, project_id, hour, {_DIMENSIONS}, profiles)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)"
+        f" ON CONFLICT (project_id, hour, {_DIMENSIONS})"
+        " DO UPDATE SET profiles = profiles + 1 RETURNING id, flame",
         (metadata.organization_id, metadata.project_id, *bucket_key(metadata)),
-    ).fetchone()[0]
-    db.executemany(
-        "INSERT INTO flame_rollup VALUES (?, ?, 1, ?, ?, ?) ON CONFLICT (bucket, path) DO UPDATE SET"
-        " occurrences = occurrences + 1, sample_count = sample_count + excluded.sample_count,"
-        " duration_ns = duration_ns + excluded.duration_ns, self_time_ns = self_time_ns + excluded.self_time_ns",
-        [(bucket, n.path, n.sample_count, n.duration_ns, n.self_time_ns) for n in flame],
-    )
+    ).fetchone()
+    flames.add_to_bucket(db, "rollup_buckets", bucket, old, flame)
+    day, old_day = db.execute(
+        f"INSERT INTO day_buckets (organization_id, project_id, day, {_DIMENSIONS}, profiles)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)"
+        f" ON CONFLICT (project_id, day, {_DIMENSIONS})"
+        " DO UPDATE SET profiles = profiles + 1 RETURNING id, flame",
+        (metadata.organization_id, metadata.project_id, *day_key(metadata)),
+    ).fetchone()
+    flames.add_to_bucket(db, "day_buckets", day, old_day, flame)
     _add_functions(db, bucket, metadata.profile_id, functions)
 
 
@@ -108,27 +121,27 @@ def _add_functions(
         )
 
 
-def remove_profile(db: sqlite3.Connection, metadata: ProfileMetadata) -> int | None:
-    """Take a profile's call tree back out of its bucket, before its per-profile rows are
-    deleted; the bucket, for `rebuild_functions` once the deletions are done."""
-    found = db.execute(
-        "SELECT id FROM rollup_buckets WHERE project_id = ? AND hour = ? AND transaction_name = ? AND release = ?"
-        " AND environment = ? AND platform = ? AND device_class = ?",
+def remove_profile(db: sqlite3.Connection, metadata: ProfileMetadata) -> tuple[int | None, int | None]:
+    """Count a profile out of its hourly and daily buckets; the buckets, whose trees and
+    function rows are rebuilt (`rebuild_after_deletion`) once the profiles' rows are gone."""
+    hour = db.execute(
+        f"UPDATE rollup_buckets SET profiles = profiles - 1 WHERE project_id = ? AND hour = ? AND"
+        f" ({_DIMENSIONS}) = (?, ?, ?, ?, ?) RETURNING id",
         (metadata.project_id, *bucket_key(metadata)),
     ).fetchone()
-    if found is None:
-        return None
-    bucket: int = found[0]
-    db.execute(
-        "UPDATE flame_rollup SET occurrences = occurrences - 1, sample_count = flame_rollup.sample_count -"
-        " f.sample_count, duration_ns = flame_rollup.duration_ns - f.duration_ns, self_time_ns ="
-        " flame_rollup.self_time_ns - f.self_time_ns FROM flame_nodes f WHERE f.project_id = ? AND"
-        " f.profile_id = ? AND flame_rollup.bucket = ? AND flame_rollup.path = f.path",
-        (metadata.project_id, metadata.profile_id, bucket),
-    )
-    db.execute("DELETE FROM flame_rollup WHERE bucket = ? AND occurrences <= 0", (bucket,))
-    db.execute("UPDATE rollup_buckets SET profiles = profiles - 1 WHERE id = ?", (bucket,))
-    return bucket
+    day = db.execute(
+        f"UPDATE day_buckets SET profiles = profiles - 1 WHERE project_id = ? AND day = ? AND"
+        f" ({_DIMENSIONS}) = (?, ?, ?, ?, ?) RETURNING id",
+        (metadata.project_id, *day_key(metadata)),
+    ).fetchone()
+    return (None if hour is None else hour[0]), (None if day is None else day[0])
+
+
+def rebuild_after_deletion(db: sqlite3.Connection, touched: Sequence[tuple[int | None, int | None]]) -> None:
+    hours = {hour for hour, _ in touched if hour is not None}
+    rebuild_functions(db, hours)
+    flames.rebuild(db, "rollup_buckets", hours)
+    flames.rebuild(db, "day_buckets", {day for _, day in touched if day is not None})
 
 
 def rebuild_functions(db: sqlite3.Connection, buckets: set[int]) -> None:
