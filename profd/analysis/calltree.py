@@ -12,15 +12,17 @@ samples at once with numpy, instead of walking every frame of every sample.
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
-from profd.analysis.frames import FrameFacts, path_step
+from profd.analysis.frames import FrameFacts
 
 IntArray = npt.NDArray[np.int64]
+_PATH_PRIME = np.uint64(0x100000001B3)
 
 
 @dataclass(frozen=True)
@@ -92,36 +94,49 @@ class _Paths:
     """Per unique stack: the path-prefix ids root first, and where self time lands."""
 
     def __init__(self, facts: FrameFacts, stacks: list[list[int]], min_depth: int) -> None:
+        """A path prefix is the sequence of frame identities from the root: prefixes are
+        numbered by sorting the stacks' identity rows lexicographically (a new prefix at a
+        depth wherever a row differs from the previous one at that depth or above), and
+        each prefix keeps the frame of its first occurrence (stack order, root first)."""
         self.facts = facts
-        frame_key = facts.identity
-        # A path prefix is (parent prefix, frame identity), packed into one int key.
-        width = max(frame_key, default=0) + 2
-        prefix_ids: dict[int, int] = {}
-        prefix_frame: list[int] = []
-        prefix_path: list[int] = []
-        hashes = facts.identity_hash
-        flat: list[int] = []
-        lookup, remember, extend = prefix_ids.get, prefix_frame.append, flat.append  # the hot loop
-        for stack in stacks:
-            parent = -1
-            for index in reversed(stack):
-                key = (parent + 1) * width + frame_key[index]
-                above = parent
-                parent = lookup(key, -1)
-                if parent < 0:
-                    parent = prefix_ids[key] = len(prefix_frame)
-                    remember(index)
-                    prefix_path.append(path_step(prefix_path[above] if above >= 0 else 0, hashes[index]))
-                extend(parent)
         lengths = np.fromiter(map(len, stacks), np.int64, len(stacks))
-        prefix = np.full((len(stacks) + 1, max(int(lengths.max(initial=0)), 1)), -1, dtype=np.int64)
-        rows = np.repeat(np.arange(len(stacks)), lengths)
-        columns = np.arange(len(flat)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
-        prefix[rows, columns] = flat
-        self.prefix = prefix
-        self.prefix_frame = np.asarray(prefix_frame or [0], dtype=np.int64)
-        self.prefix_path = np.asarray(prefix_path or [1], dtype=np.uint64).view(np.int64)
+        width = max(int(lengths.max(initial=0)), 1)
+        # Frame indices, root first, one row per stack (and a last row of none); -1 past a
+        # stack's end.
+        frame = np.full((len(stacks) + 1, width), -1, dtype=np.int64)
+        self.prefix = np.full(frame.shape, -1, dtype=np.int64)
+        self.prefix_frame = np.zeros(1, dtype=np.int64)
+        self.prefix_path = np.ones(1, dtype=np.int64)
+        total = int(lengths.sum())
+        if total:
+            rows = np.repeat(np.arange(len(stacks)), lengths)
+            # Stacks are leaf first: entry j of a stack of length n sits in column n - 1 - j.
+            columns = np.repeat(np.cumsum(lengths) - 1, lengths) - np.arange(total)
+            frame[rows, columns] = np.fromiter(itertools.chain.from_iterable(stacks), np.int64, total)
+            self._number(frame, facts)
         self.owns_time = self._owned(min_depth)
+
+    def _number(self, frame: IntArray, facts: FrameFacts) -> None:
+        valid = frame >= 0
+        somewhere = np.maximum(frame, 0)
+        identity = np.where(valid, np.asarray(facts.identity, dtype=np.int64)[somewhere], -1)
+        # Rows sorted by identity, column 0 first, put equal prefixes next to each other.
+        order = np.lexsort(identity.T[::-1])
+        ranked = identity[order]
+        changed = np.ones(ranked.shape, dtype=bool)
+        changed[1:] = np.logical_or.accumulate(ranked[1:] != ranked[:-1], axis=1)
+        raw = np.empty_like(frame)
+        raw[order] = np.cumsum(changed, axis=0) + np.arange(frame.shape[1]) * len(ranked)
+        _, first, ids = np.unique(raw[valid], return_index=True, return_inverse=True)
+        self.prefix[valid] = ids
+        self.prefix_frame = frame[valid][first]
+        # Each prefix's path hash (`frames.path_step`), column by column in 64-bit arithmetic.
+        hashes = np.asarray(facts.identity_hash, dtype=np.uint64)[somewhere]
+        paths = np.empty(frame.shape, dtype=np.uint64)
+        above = np.zeros(len(frame), dtype=np.uint64)
+        for column in range(frame.shape[1]):
+            above = paths[:, column] = ((above * _PATH_PRIME) ^ hashes[:, column]) | np.uint64(1)
+        self.prefix_path = paths[valid][first].view(np.int64)
 
     def _owned(self, min_depth: int) -> npt.NDArray[np.bool_]:
         """Where a sample's time is the self time of the node at each depth.
