@@ -53,13 +53,13 @@ from bench import corpus
 from bench.write_path import inputs, vroomrs_write
 from profd.analysis.flame import fold
 from profd.analysis.profile_functions import call_trees
-from profd.formats import Kind, encode_message
-from profd.formats import flame_tree
+from profd.formats import Kind, encode_message, flame_tree
 from profd.formats.rows import ProcessedProfile
 from profd.gc_pause import gc_paused
 from profd.ingest.submit import ProfileItem, to_message
 from profd.pipeline.analyse import analyse_profile
 from profd.pipeline.task import STAGES, TaskRun, analyse_call_trees
+from profd.query.flame_rollup import merged_tree
 from profd.query.flamegraph import differential, flamegraph
 from profd.query.functions import function_table
 from profd.query.profiles import ProfileFilter
@@ -213,22 +213,35 @@ def runs(fn: Callable[[], Any], repeat: int, budget: float) -> tuple[float, Any,
     return statistics.median(times), answer, len(times)
 
 
-def diverse_fill(root: Path, size: int, seed: int, vroom_sample: int) -> dict[str, Any]:
+class Pool(msgspec.Struct):
+    """The pipeline's profiles, kept to index again as copies and to merge exactly."""
+
+    rows: list[tuple[Any, Any, Any]] = msgspec.field(default_factory=list)  # metadata, functions, flame
+    blob_keys: list[str] = msgspec.field(default_factory=list)
+
+
+def diverse_fill(root: Path, size: int, seed: int, vroom_sample: int, pipeline: int) -> dict[str, Any]:
     """The diverse corpus through profd's pipeline as `profd process` runs it, each part
-    timed; every (size / vroom_sample)-th processed profile also through vroomrs's write path."""
+    timed, for the first `pipeline` profiles; every (pipeline / vroom_sample)-th processed
+    profile also through vroomrs's write path.  The rest of `size` are those profiles indexed
+    again with fresh ids and start times in their release's span (generating and processing
+    100,000 takes hours; the index sees every copy as a profile of its own)."""
     services = open_services(Settings.load(data_dir=root))
     organization, project = services.default_project()
     context = services.task_context()
     before = STAGES[: STAGES.index(analyse_call_trees)]
     parts = dict.fromkeys(("ingest", "stages", "analyse", "blob", "index"), 0.0)
-    every = max(1, size // vroom_sample)
+    processed_count = min(size, pipeline)
+    every = max(1, processed_count // vroom_sample)
     vroom = profd_same = 0.0
     compared = 0
     shapes: list[dict[str, float]] = []
     functions: set[tuple[str, str]] = set()
     transactions: Counter[str] = Counter()
     corpus_bytes = 0
-    for n, (payload, event) in enumerate(corpus.items(size, seed)):
+    pool = Pool()
+    sources: list[tuple[int, Any]] = []  # (pool index, metadata) of every profile indexed
+    for n, (payload, event) in enumerate(corpus.items(processed_count, seed)):
         transactions[event["transaction"]] += 1
         corpus_bytes += len(payload)
         if n % every == 0:
@@ -262,6 +275,9 @@ def diverse_fill(root: Path, size: int, seed: int, vroom_sample: int) -> dict[st
         parts["analyse"] += t4 - t3
         parts["blob"] += t5 - t4
         parts["index"] += t6 - t5
+        pool.rows.append((processed.metadata, processed.functions, processed.flame))
+        pool.blob_keys.append(processed.metadata.blob_key)
+        sources.append((n, processed.metadata))
         if text is not None:
             del task, processed
             began = time.perf_counter()
@@ -269,10 +285,36 @@ def diverse_fill(root: Path, size: int, seed: int, vroom_sample: int) -> dict[st
             vroom += time.perf_counter() - began
             profd_same += t6 - t3
             compared += 1
+    rng = random.Random(seed)
+    copies = 0.0
+    for n in range(processed_count, size):
+        source = n % processed_count
+        metadata, functions_rows, flame = pool.rows[source]
+        late = metadata.release == corpus.RELEASES[1]
+        low, high = (
+            (corpus.RELEASE_2_FROM, corpus.BASE + corpus.SPAN_S)
+            if late
+            else (corpus.BASE, corpus.RELEASE_2_FROM)
+        )
+        start = rng.uniform(low, high - 10)
+        copy = msgspec.structs.replace(
+            metadata,
+            profile_id=uuid.UUID(int=rng.getrandbits(128)).hex,
+            start=start,
+            end=start + (metadata.end - metadata.start),
+        )
+        transactions[copy.transaction_name or ""] += 1
+        began = time.perf_counter()
+        with gc_paused():
+            services.index.insert_profile(copy, functions_rows, flame)
+        copies += time.perf_counter() - began
+        sources.append((source, copy))
     return {
         "services": services,
         "organization": organization.id,
         "parts": parts,
+        "processed": processed_count,
+        "copies": copies,
         "vroom": vroom / compared,
         "profd_same": profd_same / compared,
         "compared": compared,
@@ -280,22 +322,93 @@ def diverse_fill(root: Path, size: int, seed: int, vroom_sample: int) -> dict[st
         "functions": len(functions),
         "transactions": transactions,
         "corpus_bytes": corpus_bytes,
+        "pool": pool,
+        "sources": sources,
     }
 
 
-def measure_diverse(root: Path, size: int, seed: int, repeat: int, budget: float, vroom_sample: int) -> None:
+def exact_merge(services: Any, pool: Pool, sources: list[tuple[int, Any]], where: ProfileFilter) -> Any:
+    """The selection's whole call trees (every path, no budget) merged: what the bounded
+    trees are compared with.  Each pool profile is folded again from its blob once and
+    counted as often as it was indexed in the selection."""
+    counts: Counter[int] = Counter(source for source, metadata in sources if _selected(metadata, where))
+    trees = []
+    for source, count in counts.items():
+        profile = _decoder.decode(decompress(services.blobs.get(pool.blob_keys[source])))
+        whole = fold(call_trees(profile, Kind.SAMPLE_V1), budget=1 << 30)
+        trees.append(
+            dataclasses.replace(
+                whole,
+                **{
+                    name: getattr(whole, name) * count
+                    for name in ("occurrences", "samples", "duration_ns", "self_time_ns")
+                },
+            )
+        )
+    return flame_tree.merge(trees)
+
+
+def _selected(metadata: Any, where: ProfileFilter) -> bool:
+    return (
+        (where.transaction is None or metadata.transaction_name == where.transaction)
+        and (where.release is None or metadata.release == where.release)
+        and (where.start is None or metadata.start >= where.start)
+        and (where.end is None or metadata.start < where.end)
+    )
+
+
+def accuracy(stored: Any, exact: Any) -> str:
+    """How far the merged bounded trees are from the exact merge: the stated bound (`lost`),
+    the largest error seen, and how much of what a flamegraph shows (nodes of at least 0.1%
+    of the samples) is there, and how exactly."""
+    total = exact.total_samples
+    truth = dict(zip(exact.path.tolist(), exact.samples.tolist(), strict=True))
+    errors = [
+        truth.get(path, 0) - samples
+        for path, samples, frame in zip(
+            stored.path.tolist(), stored.samples.tolist(), stored.frame.tolist(), strict=True
+        )
+        if frame != flame_tree.OTHER_FRAME
+    ]
+    assert all(0 <= e <= stored.lost for e in errors), "a node outside the stated bound"
+    assert stored.total_samples == total, "totals differ"
+    here = dict(zip(stored.path.tolist(), stored.samples.tolist(), strict=True))
+    visible = [(path, samples) for path, samples in truth.items() if samples >= total / 1000]
+    found = [(samples - here[path]) / samples for path, samples in visible if path in here]
+    return (
+        f"total exact; bound {stored.lost / total:.2%} of samples, largest error {max(errors, default=0) / total:.3%};"
+        f" nodes >= 0.1%: {len(found)}/{len(visible)} present, largest relative error {max(found, default=0):.2%}"
+    )
+
+
+def table_sizes(path: Path, size: int) -> str:
+    db = sqlite3.connect(path)
+    try:
+        rows = db.execute(
+            "SELECT name, SUM(pgsize) FROM dbstat GROUP BY name HAVING SUM(pgsize) > 0 ORDER BY 2 DESC LIMIT 8"
+        ).fetchall()
+    finally:
+        db.close()
+    return ", ".join(f"{name} {pages / size / 1e3:.1f}" for name, pages in rows)
+
+
+def measure_diverse(
+    root: Path, size: int, seed: int, repeat: int, budget: float, vroom_sample: int, pipeline: int
+) -> None:
     data_dir = root / f"diverse-{size}"
-    filled = diverse_fill(data_dir, size, seed, vroom_sample)
+    filled = diverse_fill(data_dir, size, seed, vroom_sample, pipeline)
     services, organization, parts = filled["services"], filled["organization"], filled["parts"]
     shapes = filled["shapes"]
+    processed = filled["processed"]
 
     def spread(key: str) -> str:
         values = [s[key] for s in shapes]
         return f"{statistics.median(values):,.0f} (min {min(values):,.0f}, max {max(values):,.0f})"
 
     print(
-        f"\n{size:,} diverse profiles ({filled['corpus_bytes'] / 1e6:,.0f} MB of JSON;"
-        f" shape measured on {len(shapes)} of them):"
+        f"\n{size:,} diverse profiles: {processed:,} through the pipeline"
+        f" ({filled['corpus_bytes'] / 1e6:,.0f} MB of JSON), {size - processed:,} indexed again as copies;"
+        f" shape measured on {len(shapes)}:"
     )
     print(f"  functions seen: {filled['functions']:,}; transactions: {len(filled['transactions'])}")
     print(
@@ -310,54 +423,60 @@ def measure_diverse(root: Path, size: int, seed: int, repeat: int, budget: float
     )
     total = sum(parts.values())
     write = parts["analyse"] + parts["blob"] + parts["index"]
-    print(f"  end to end (ingest, stages, analyse, blob, index): {size / total:8.1f} profiles/s")
+    vroom_rate = 1 / filled["vroom"]
+    print(f"  end to end (ingest, stages, analyse, blob, index): {processed / total:8.1f} profiles/s")
     for name, seconds in parts.items():
-        print(f"    {name:<10} {seconds / size * 1000:9.1f} ms per profile ({seconds / total:4.0%})")
-    print(f"  indexing alone (index insert):  {size / parts['index']:8.1f} profiles/s")
-    print(f"  profd write path (analyse + blob + index): {size / write:8.1f} profiles/s")
+        print(f"    {name:<10} {seconds / processed * 1000:9.2f} ms per profile ({seconds / total:4.0%})")
+    index_rate = processed / parts["index"]
     print(
-        f"  vroomrs write path (parse, normalize, function metrics, compress): {1 / filled['vroom']:8.1f} profiles/s"
+        f"  indexing (index insert): {index_rate:8.1f} profiles/s, ratio to vroomrs's write path {index_rate / vroom_rate:.1f}"
+    )
+    if size > processed:
+        print(f"  indexing the copies: {(size - processed) / filled['copies']:8.1f} profiles/s")
+    print(f"  profd write path (analyse + blob + index): {processed / write:8.1f} profiles/s")
+    print(
+        f"  vroomrs write path (parse, normalize, function metrics, compress): {vroom_rate:8.1f} profiles/s"
         f" on {filled['compared']} of the same processed profiles;"
         f" profd's write path on those: {1 / filled['profd_same']:.1f}/s,"
-        f" ratio profd/vroomrs {filled['vroom'] / filled['profd_same']:.2f}"
+        f" ratio profd/vroomrs {filled['vroom'] / filled['profd_same']:.2f};"
+        f" end to end / vroomrs {processed / total / vroom_rate:.2f}"
     )
     services.close()
     index_file = data_dir / "index.sqlite3"
     index_bytes = sum(p.stat().st_size for p in data_dir.glob("index.sqlite3*"))
-    rows = {
-        table: sql_file(index_file, f"SELECT COUNT(*) FROM {table}")
-        for table in ("flame_frames", "flame_trees", "rollup_buckets", "day_buckets")
-    }
-    print(
-        f"  index: {index_bytes / 1e6:,.1f} MB, {index_bytes / size / 1e3:,.0f} KB per profile;"
-        + ", ".join(f" {n:,} {table} rows" for table, n in rows.items())
-    )
+    print(f"  index: {index_bytes / 1e6:,.1f} MB, {index_bytes / size / 1e3:,.1f} KB per profile")
+    print(f"    KB per profile by table: {table_sizes(index_file, size)}")
     services = open_services(Settings.load(data_dir=data_dir))
     reads = services.reads
     busiest, count = filled["transactions"].most_common(1)[0]
     releases = corpus.RELEASES
-    queries: dict[str, Callable[[], Any]] = {
-        "aggregate flamegraph, all profiles": partial(flamegraph, reads, organization, ProfileFilter()),
-        f"aggregate flamegraph, 1 transaction ({count} profiles)": partial(
-            flamegraph, reads, organization, ProfileFilter(transaction=busiest)
-        ),
-        "aggregate flamegraph, 1 day": partial(
-            flamegraph, reads, organization, ProfileFilter(start=corpus.BASE, end=corpus.BASE + DAY)
-        ),
-        f"differential flamegraph, {releases[0]} vs {releases[1]}": partial(
-            differential,
-            reads,
-            organization,
-            ProfileFilter(release=releases[0]),
-            ProfileFilter(release=releases[1]),
-        ),
-        "functions table, all profiles": partial(function_table, reads, organization, ProfileFilter()),
+    selections = {
+        "all profiles": ProfileFilter(),
+        f"1 transaction ({count} profiles)": ProfileFilter(transaction=busiest),
+        "1 day": ProfileFilter(start=corpus.BASE, end=corpus.BASE + DAY),
     }
+    queries: dict[str, Callable[[], Any]] = {
+        f"aggregate flamegraph, {name}": partial(flamegraph, reads, organization, where)
+        for name, where in selections.items()
+    }
+    queries[f"differential flamegraph, {releases[0]} vs {releases[1]}"] = partial(
+        differential,
+        reads,
+        organization,
+        ProfileFilter(release=releases[0]),
+        ProfileFilter(release=releases[1]),
+    )
+    queries["functions table, all profiles"] = partial(function_table, reads, organization, ProfileFilter())
     print(f"  {'query':<54} {'latency':>12} {'answer':>10}")
     for name, query in queries.items():
         seconds, answer, done = runs(query, repeat, budget)
         size_bytes = len(msgspec.json.encode(answer))
         print(f"  {name:<54} {seconds * 1000:9.0f} ms {size_bytes / 1e6:8.2f} MB  (median of {done})")
+    print("  against the exact merge of the same profiles' whole call trees:")
+    for name, where in selections.items():
+        stored = merged_tree(reads, organization, where).tree
+        exact = exact_merge(services, filled["pool"], filled["sources"], where)
+        print(f"    {name:<40} {accuracy(stored, exact)}")
     services.close()
 
 
@@ -379,6 +498,12 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=120.0, help="seconds of runs per diverse query")
     parser.add_argument("--blob-sample", type=int, default=300)
     parser.add_argument("--vroom-sample", type=int, default=100)
+    parser.add_argument(
+        "--pipeline",
+        type=int,
+        default=2000,
+        help="diverse profiles generated and processed; the rest are copies",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
@@ -393,7 +518,9 @@ def main() -> None:
             for name in corpus.REGRESSED:
                 print(f"  {name}")
             for size in args.sizes or [1_000]:
-                measure_diverse(root, size, args.seed, args.repeat, args.budget, args.vroom_sample)
+                measure_diverse(
+                    root, size, args.seed, args.repeat, args.budget, args.vroom_sample, args.pipeline
+                )
 
 
 if __name__ == "__main__":

@@ -17,24 +17,29 @@ import itertools
 import numpy as np
 
 from profd.analysis.calltree import CallTree
+from profd.analysis.frames import FrameFacts
 from profd.formats import flame_tree
 from profd.formats.flame_tree import PROFILE_NODES, FlameTree, Frame, frame_id, stack_step
 
 
 def fold(trees: list[CallTree], budget: int = PROFILE_NODES) -> FlameTree:
     columns: list[list[np.ndarray]] = [[] for _ in range(7)]
-    names: dict[int, Frame] = {}
+    # Frame ids of the frames the trees use, once per profile (threads share their facts).
+    ids_of: dict[int, np.ndarray] = {}
+    origin: dict[int, tuple[FrameFacts, int]] = {}
+    for facts in {id(tree.facts): tree.facts for tree in trees}.values():
+        used = np.unique(np.concatenate([tree.frame for tree in trees if tree.facts is facts])).tolist()
+        function, package = facts.function, facts.package
+        found = [frame_id(function[index], package[index]) for index in used]
+        ids = np.zeros(len(function), np.int64)
+        ids[used] = found
+        for frame, index in zip(found, used, strict=True):
+            origin.setdefault(frame, (facts, index))
+        ids_of[id(facts)] = ids
     for tree in trees:
         if not len(tree):
             continue
-        facts = tree.facts
-        ids = np.fromiter(
-            (frame_id(name, package) for name, package in zip(facts.function, facts.package, strict=True)),
-            np.int64,
-            len(facts.function),
-        )
-        for index, (name, package) in enumerate(zip(facts.function, facts.package, strict=True)):
-            names.setdefault(int(ids[index]), (name, package, bool(facts.application[index])))
+        ids = ids_of[id(tree.facts)]
         frame = ids[tree.frame]
         path = np.zeros(len(tree), np.int64)
         has_parent = tree.parent >= 0
@@ -62,5 +67,8 @@ def fold(trees: list[CallTree], budget: int = PROFILE_NODES) -> FlameTree:
     path, parents, depth, frame, samples, duration, own = (np.concatenate(c) for c in columns)
     folded = flame_tree.of_instances(path, parents, depth, frame, samples, duration, own)
     cut = flame_tree.truncate(folded, budget)
-    kept = {frame: names[frame] for frame in set(cut.frame.tolist()) if frame in names}
-    return dataclasses.replace(cut, names=kept)
+    names: dict[int, Frame] = {}
+    for frame in set(cut.frame.tolist()) & origin.keys():
+        facts, index = origin[frame]
+        names[frame] = (facts.function[index], facts.package[index], bool(facts.application[index]))
+    return dataclasses.replace(cut, names=names)
