@@ -33,8 +33,8 @@ def fold(trees: list[CallTree], budget: int = PROFILE_NODES) -> FlameTree:
         found = [frame_id(function[index], package[index]) for index in used]
         ids = np.zeros(len(function), np.int64)
         ids[used] = found
-        for frame, index in zip(found, used, strict=True):
-            origin.setdefault(frame, (facts, index))
+        for frame_id_, index in zip(found, used, strict=True):
+            origin.setdefault(frame_id_, (facts, index))
         ids_of[id(facts)] = ids
     for tree in trees:
         if not len(tree):
@@ -68,7 +68,7 @@ def fold(trees: list[CallTree], budget: int = PROFILE_NODES) -> FlameTree:
     folded = flame_tree.of_instances(path, parents, depth, frame, samples, duration, own)
     cut = flame_tree.truncate(folded, budget)
     names: dict[int, Frame] = {}
-    for frame in set(cut.frame.tolist()) & origin.keys():
-        facts, index = origin[frame]
-        names[frame] = (facts.function[index], facts.package[index], bool(facts.application[index]))
+    for kept in set(cut.frame.tolist()) & origin.keys():
+        facts, index = origin[kept]
+        names[kept] = (facts.function[index], facts.package[index], bool(facts.application[index]))
     return dataclasses.replace(cut, names=names)
