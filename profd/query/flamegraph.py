@@ -269,8 +269,9 @@ def differential(
     """
     old = frame_totals(reads, organization_id, before, root)
     new = frame_totals(reads, organization_id, after, root)
-    old_total = sum(v[2] for v in old.values()) or 1
-    new_total = sum(v[2] for v in new.values()) or 1
+    old_sum, new_sum = sum(v[2] for v in old.values()), sum(v[2] for v in new.values())
+    # Shares of an empty side are 0 (the guard is for the division only).
+    old_total, new_total = old_sum or 1, new_sum or 1
     frames: list[dict[str, Any]] = []
     rest: list[dict[str, Any]] = []
     for name, package in sorted(old.keys() | new.keys()):
@@ -295,4 +296,4 @@ def differential(
         }
         change = sums["after"]["self_time_ns"] / new_total - sums["before"]["self_time_ns"] / old_total
         frames.append({"name": OTHER, "package": "", **sums, "change": round(change, 6), "other": True})
-    return {"frames": frames, "before": {"self_time_ns": old_total}, "after": {"self_time_ns": new_total}}
+    return {"frames": frames, "before": {"self_time_ns": old_sum}, "after": {"self_time_ns": new_sum}}

@@ -330,11 +330,6 @@ def test_the_differential_adds_up(chosen: list[Profile], max_nodes: int, zoom: b
     assert changes == sorted(changes, reverse=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="differential reports self_time_ns 1 (not 0) for a selection with no self time,"
-    " so its frames do not add up to its total",
-)
 def test_the_differential_of_an_empty_selection_adds_up() -> None:
     chosen = [Profile([(("main", "a"), 3)], BASE + 10, None, "1")]
     with index_of(chosen) as index:

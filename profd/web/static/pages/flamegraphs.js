@@ -181,6 +181,11 @@ export async function flamegraphPage({ params, projects, root, go, isCurrent }) 
       ` · the heaviest ${count(response.metadata.nodes)} of ${count(response.metadata.total_nodes)} nodes; lighter frames are folded into [other], and zooming loads them`,
     );
   }
+  const error = response.metadata?.max_error_samples ?? 0;
+  if (error > 0) {
+    // The stored trees keep each profile's heaviest stacks: say how far a frame can be off.
+    summary.push(` · each frame within ${count(error)} samples (${((100 * error) / Math.max(tree.value, 1)).toFixed(1)}%) of the exact merge`);
+  }
   clear(body, h("p.muted.small.summary", {}, summary.join("")), card.card);
   card.draw();
 }
