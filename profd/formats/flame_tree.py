@@ -372,10 +372,14 @@ def encode(tree: FlameTree) -> bytes:
 
 
 def decode(data: bytes) -> FlameTree:
-    magic, count, lost = _HEADER.unpack_from(data)
-    if magic != _MAGIC:
-        raise ValueError("not a flame tree")
-    body = _decompressor.decompress(data[_HEADER.size :], max_output_size=count * _ROW_BYTES)
+    """The tree `encode` wrote; ValueError for anything else (a damaged row)."""
+    try:
+        magic, count, lost = _HEADER.unpack_from(data)
+        if magic != _MAGIC:
+            raise ValueError("not a flame tree")
+        body = _decompressor.decompress(data[_HEADER.size :], max_output_size=count * _ROW_BYTES)
+    except (struct.error, zstandard.ZstdError) as e:
+        raise ValueError(f"not a flame tree: {e}") from e
     if len(body) != count * _ROW_BYTES:
         raise ValueError("flame tree of the wrong length")
     columns: dict[str, Any] = {}

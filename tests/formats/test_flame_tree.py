@@ -466,15 +466,15 @@ def test_encode_decode_round_trips(tree: FlameTree) -> None:
 def test_decoding_garbage_fails() -> None:
     header = struct.Struct("<4sIq")
     body = zstandard.ZstdCompressor().compress(b"x" * 10)
-    with pytest.raises(struct.error):
+    with pytest.raises(ValueError):
         decode(b"")
-    with pytest.raises(struct.error):
+    with pytest.raises(ValueError):
         decode(b"FT01")
     with pytest.raises(ValueError, match="not a flame tree"):
         decode(b"x" * 40)
     with pytest.raises(ValueError, match="wrong length"):
         decode(header.pack(b"FT01", 3, 0) + body)
-    with pytest.raises(zstandard.ZstdError):
+    with pytest.raises(ValueError):
         decode(header.pack(b"FT01", 3, 0) + b"not zstd at all")
     good = encode(build([((FRAMES[0], FRAMES[1]), 5), ((FRAMES[2],), 3)]))
     assert len(decode(good)) == 3
