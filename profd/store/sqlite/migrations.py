@@ -224,7 +224,9 @@ MIGRATIONS = [
     # most PROFILE_NODES nodes as a blob, and each hourly bucket, and a new daily bucket,
     # keeps the merged tree of its profiles within its own budget, instead of one row per
     # call-tree path per profile and per bucket.  Frame names are stored once
-    # (flame_frames).  `flames.convert` moves the old per-path rows into trees.
+    # (flame_frames).  `flames.convert` moves the old per-path rows into trees.  Function rows
+    # are kept by their key alone (WITHOUT ROWID: no second copy of the key in an index), and
+    # the index by time, which no read uses, goes with the old table.
     """
     CREATE TABLE flame_frames (
         id INTEGER PRIMARY KEY,
@@ -254,6 +256,26 @@ MIGRATIONS = [
         UNIQUE (project_id, day, transaction_name, release, environment, platform, device_class)
     );
     CREATE INDEX day_buckets_by_day ON day_buckets (organization_id, day);
+    CREATE TABLE functions_keyed (
+        project_id INTEGER NOT NULL,
+        profile_id TEXT NOT NULL,
+        fingerprint INTEGER NOT NULL,
+        function TEXT NOT NULL,
+        package TEXT NOT NULL,
+        in_app INTEGER NOT NULL,
+        thread_id TEXT NOT NULL,
+        self_times_ns TEXT NOT NULL,
+        total_times_ns TEXT NOT NULL,
+        sum_self_time_ns INTEGER NOT NULL,
+        sample_count INTEGER NOT NULL,
+        max_duration_ns INTEGER NOT NULL,
+        start REAL NOT NULL,
+        PRIMARY KEY (project_id, profile_id, fingerprint)
+    ) WITHOUT ROWID;
+    INSERT INTO functions_keyed SELECT project_id, profile_id, fingerprint, function, package, in_app, thread_id,
+        self_times_ns, total_times_ns, sum_self_time_ns, sample_count, max_duration_ns, start FROM functions;
+    DROP TABLE functions;
+    ALTER TABLE functions_keyed RENAME TO functions;
     """,
 ]
 
