@@ -12,6 +12,7 @@ fields, and they are decoded with ``strict=False`` so numbers sent as strings st
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import msgspec
@@ -143,6 +144,16 @@ def check_trace(trace: TraceV1 | TraceV2, path: str = "$.profile") -> None:
     """Every sample names an existing stack and every stack existing frames."""
     n_stacks = len(trace.stacks)
     stack_ids: list[int] = [sample.stack_id for sample in trace.samples]
+    # Each check looks for where it fails only once it knows that it does.
+    if stack_ids and (min(stack_ids) < 0 or max(stack_ids) >= n_stacks):
+        _check_stack_ids(stack_ids, n_stacks, path)
+    n_frames = len(trace.frames)
+    indices = set(itertools.chain.from_iterable(trace.stacks))
+    if indices and (min(indices) < 0 or max(indices) >= n_frames):
+        _check_frame_indices(trace.stacks, n_frames, path)
+
+
+def _check_stack_ids(stack_ids: list[int], n_stacks: int, path: str) -> None:
     for i, stack_id in enumerate(stack_ids):
         if not 0 <= stack_id < n_stacks:
             raise FormatError(
@@ -150,8 +161,10 @@ def check_trace(trace: TraceV1 | TraceV2, path: str = "$.profile") -> None:
                 f"{path}.samples[{i}].stack_id",
                 "profiling_malformed_samples",
             )
-    n_frames = len(trace.frames)
-    for i, stack in enumerate(trace.stacks):
+
+
+def _check_frame_indices(stacks: list[list[int]], n_frames: int, path: str) -> None:
+    for i, stack in enumerate(stacks):
         for j, frame_index in enumerate(stack):
             if not 0 <= frame_index < n_frames:
                 raise FormatError(

@@ -32,6 +32,7 @@ from profd.formats.sample import (
 from profd.ingest.fields import (
     MAX_CHUNK_DURATION_NS,
     MAX_PROFILE_DURATION_NS,
+    U64_MAX,
     Expanded,
     check_transaction,
     check_u64,
@@ -115,6 +116,20 @@ def _canonical_frames(frames: list[Frame], path: str, *, pac: bool) -> list[Fram
     out = []
     for i, f in enumerate(frames):
         addr = f.instruction_addr
+        if (
+            addr is None
+            and f.name is None
+            and f.file is None
+            and f.line is None
+            and f.column is None
+            and f.sym_addr is None
+            and f.symbol is None
+            and f.status is None
+            and f.data is None
+        ):
+            # Already canonical: the frame is what it would be rebuilt as.
+            out.append(f)
+            continue
         if addr is not None:
             number = parse_addr(addr, f"{path}[{i}].instruction_addr")
             addr = hex(number & PAC_MASK if pac else number)
@@ -136,9 +151,15 @@ def _canonical_frames(frames: list[Frame], path: str, *, pac: bool) -> list[Fram
 
 
 def _decode_trace_v1(trace: TraceV1, path: str, *, pac: bool) -> None:
-    for i, s in enumerate(trace.samples):
-        check_u64(s.thread_id, f"{path}.samples[{i}].thread_id")
-        check_u64(s.elapsed_since_start_ns, f"{path}.samples[{i}].elapsed_since_start_ns")
+    samples = trace.samples
+    threads = [s.thread_id for s in samples]
+    elapsed = [s.elapsed_since_start_ns for s in samples]
+    # Sample by sample (for the path of the first bad number) only when one is bad.
+    if samples and (min(threads) < 0 or min(elapsed) < 0 or max(threads) > U64_MAX or max(elapsed) > U64_MAX):
+        for i, s in enumerate(samples):
+            check_u64(s.thread_id, f"{path}.samples[{i}].thread_id")
+            check_u64(s.elapsed_since_start_ns, f"{path}.samples[{i}].elapsed_since_start_ns")
+    for s in samples:
         # `state` is vroom's annotation, never an SDK's.
         s.state = None
     trace.frames = _canonical_frames(trace.frames, f"{path}.frames", pac=pac)
@@ -208,12 +229,16 @@ def _normalize_v1(trace: TraceV1, *, window: tuple[int, int] | None = None, path
 
     # Idle samples before a thread's first and after its last real stack carry no information.
     nonempty = [bool(stack) for stack in trace.stacks]
+    n_stacks = len(nonempty)
     first: dict[int, int] = {}
     last: dict[int, int] = {}
     for i, s in enumerate(samples):
-        if _active(s.stack_id, nonempty):
-            first.setdefault(s.thread_id, i)
-            last[s.thread_id] = i
+        stack_id = s.stack_id
+        if 0 <= stack_id < n_stacks and nonempty[stack_id]:  # `_active`, inline
+            thread = s.thread_id
+            if thread not in first:
+                first[thread] = i
+            last[thread] = i
     samples = [
         s
         for i, s in enumerate(samples)
@@ -221,7 +246,8 @@ def _normalize_v1(trace: TraceV1, *, window: tuple[int, int] | None = None, path
     ]
 
     counts = Counter(s.thread_id for s in samples)
-    samples = [s for s in samples if counts[s.thread_id] > 1]
+    if not counts or min(counts.values()) < 2:
+        samples = [s for s in samples if counts[s.thread_id] > 1]
     if not samples:
         raise reject("profiling_not_enough_samples", "no thread has more than one sample", f"{path}.samples")
     trace.samples = samples
@@ -235,7 +261,7 @@ def _normalize_v1(trace: TraceV1, *, window: tuple[int, int] | None = None, path
             "profiling_duration_is_too_long", f"a sample is {longest} ns into the profile (max 30 s)", path
         )
 
-    threads = {str(s.thread_id) for s in samples}
+    threads = {str(thread) for thread, n in counts.items() if n > 1}
     if trace.thread_metadata is not None:
         trace.thread_metadata = {k: v for k, v in trace.thread_metadata.items() if k in threads}
     if trace.queue_metadata is not None:
