@@ -34,11 +34,11 @@ from profd.ingest.fields import (
     MAX_PROFILE_DURATION_NS,
     U64_MAX,
     Expanded,
+    as_written,
     check_transaction,
     check_u64,
     decode_typed,
     default_sdk,
-    document,
     finish,
     hex_id,
     merge_event,
@@ -70,7 +70,7 @@ def expand_v1(payload: bytes, event: dict[str, Any] | None) -> Expanded:
     window = (tx.relative_start_ns, tx.relative_end_ns) if tx.relative_end_ns > 0 else None
     _normalize_v1(p.profile, window=window)
     merge_event(p, tx, event, overwrite_release=False)
-    return finish(Kind.SAMPLE_V1, document(p), p.event_id, p.platform)
+    return finish(Kind.SAMPLE_V1, as_written(p), p.event_id, p.platform)
 
 
 def expand_v2(payload: bytes) -> Expanded:
@@ -83,7 +83,7 @@ def expand_v2(payload: bytes) -> Expanded:
     _decode_trace_v2(c.profile, "$.profile", pac=c.platform == "cocoa")
     span = _normalize_v2(c.profile)
     c.client_sdk = c.client_sdk or default_sdk(c.platform)
-    return finish(Kind.SAMPLE_V2, document(c), c.chunk_id, c.platform, c.profiler_id, round(span * 1e9))
+    return finish(Kind.SAMPLE_V2, as_written(c), c.chunk_id, c.platform, c.profiler_id, round(span * 1e9))
 
 
 def js_profile(js: dict[str, Any], *, chunk: bool) -> dict[str, Any]:

@@ -429,10 +429,9 @@ def profile_type(platform: str | None) -> Literal["ui", "backend"]:
 
 @dataclass(frozen=True, slots=True)
 class Expanded:
-    """One expanded profile: the document, its JSON bytes, and what routing needs."""
+    """One expanded profile: its JSON bytes, and what routing needs."""
 
     kind: Kind
-    doc: dict[str, Any]
     payload: bytes
     # The event id of a transaction profile, the chunk id of a chunk (32 hex digits).
     id: str
@@ -444,6 +443,22 @@ class Expanded:
     @property
     def profile_type(self) -> Literal["ui", "backend"]:
         return profile_type(self.platform)
+
+    @property
+    def doc(self) -> dict[str, Any]:
+        """The expanded profile as a JSON object, decoded from `payload` on each call."""
+        return decode_json(self.payload)
+
+
+def as_written(profile: msgspec.Struct) -> msgspec.Struct | dict[str, Any]:
+    """What to encode for `profile`: the struct itself when `document` would add nothing
+    to it (its JSON is then the same bytes), else `document`."""
+    transaction = getattr(profile, "transaction", None)
+    if isinstance(transaction, Transaction) and (
+        transaction.active_thread_id == 0 or transaction.segment_id is None
+    ):
+        return document(profile)
+    return profile
 
 
 def document(profile: msgspec.Struct) -> dict[str, Any]:
@@ -461,10 +476,10 @@ def document(profile: msgspec.Struct) -> dict[str, Any]:
 
 def finish(
     kind: Kind,
-    doc: dict[str, Any],
+    doc: msgspec.Struct | dict[str, Any],
     id: str,
     platform: str,
     profiler_id: str | None = None,
     duration: int | None = None,
 ) -> Expanded:
-    return Expanded(kind, doc, msgspec.json.encode(doc), id, platform, profiler_id, duration)
+    return Expanded(kind, msgspec.json.encode(doc), id, platform, profiler_id, duration)
