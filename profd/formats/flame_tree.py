@@ -121,22 +121,36 @@ def _grouped(
     values: Sequence[Int64],
     lost: int,
     names: dict[int, Frame],
+    parent_row: Int64 | None = None,
 ) -> FlameTree:
     """Rows summed per path and put in topological order (a row whose parent path is not
-    among the rows becomes a root)."""
+    among the rows becomes a root).  With `parent_row` (each row's parent row, -1 for none)
+    parents are found through the rows' groups instead of by searching their paths."""
     if not len(path):
         return empty(lost)
-    order = np.argsort(path, kind="stable")
+    order = np.argsort(path)
     ordered = path[order]
-    starts = np.flatnonzero(np.concatenate(([True], ordered[1:] != ordered[:-1])))
+    differs = ordered[1:] != ordered[:-1]
+    starts = np.flatnonzero(np.concatenate(([True], differs)))
     first = order[starts]
     unique = ordered[starts]
     sums = [np.add.reduceat(column[order], starts).astype(np.int64) for column in values]
-    parents = parent_path[first]
-    at = np.minimum(np.searchsorted(unique, parents), len(unique) - 1)
-    parent = np.where((parents != 0) & (unique[at] == parents), at, -1)
+    if parent_row is not None:
+        group = np.empty(len(path), np.int64)
+        group[order] = np.cumsum(np.concatenate(([0], differs)))
+        above = parent_row[first]
+        parent = np.where(above >= 0, group[np.maximum(above, 0)], -1)
+    else:
+        parents = parent_path[first]
+        at = np.minimum(np.searchsorted(unique, parents), len(unique) - 1)
+        parent = np.where((parents != 0) & (unique[at] == parents), at, -1)
     levels = depth[first].astype(np.int32)
-    topo = np.lexsort((unique, levels))
+    # `unique` is sorted by path: a stable sort by depth (a radix sort on 16 bits) makes
+    # the order (depth, path).
+    if len(levels) and int(levels.max()) < 1 << 15:
+        topo = np.argsort(levels.astype(np.int16), kind="stable")
+    else:
+        topo = np.lexsort((unique, levels))
     renumber = np.empty(len(unique), np.int64)
     renumber[topo] = np.arange(len(unique))
     parent_sorted = parent[topo]
@@ -180,14 +194,21 @@ def merge(trees: Sequence[FlameTree]) -> FlameTree:
     names: dict[int, Frame] = {}
     for tree in full:
         names.update(tree.names)
+    offsets = np.cumsum([0] + [len(t) for t in full[:-1]])
     return _grouped(
         np.concatenate([t.path for t in full]),
-        np.concatenate([t.parent_paths() for t in full]),
+        np.zeros(0, np.int64),
         np.concatenate([t.depth for t in full]),
         np.concatenate([t.frame for t in full]),
         [np.concatenate([getattr(t, name) for t in full]) for name in _VALUES],
         lost,
         names,
+        parent_row=np.concatenate(
+            [
+                np.where(t.parent >= 0, t.parent.astype(np.int64) + offset, -1)
+                for t, offset in zip(full, offsets, strict=True)
+            ]
+        ),
     )
 
 
@@ -249,25 +270,26 @@ def truncate(tree: FlameTree, budget: int) -> FlameTree:
     position = np.empty(n, np.int64)
     position[rank] = np.arange(n)
     holder_slot = tree.parent.astype(np.int64) + 1  # 0 is the root level
-    existing_other = np.zeros(n + 1, bool)
-
-    def cost(k: int) -> int:
-        kept = position < k
-        parent_kept = np.concatenate(([True], kept))[holder_slot]
-        tops = ~kept & parent_kept
-        holders = np.zeros(n + 1, bool)
-        holders[holder_slot[tops]] = True
-        existing_other[:] = False
-        existing_other[holder_slot[kept & (tree.frame == OTHER_FRAME)]] = True
-        return k + int((holders & ~existing_other).sum())
-
-    low, high = 0, min(budget, n)  # cost(low) <= budget always (one root [other] at most)
-    while low < high:
-        middle = (low + high + 1) // 2
-        if cost(middle) <= budget:
-            low = middle
-        else:
-            high = middle - 1
+    # cost(k): the first k nodes in rank order kept, plus one new [other] per holder.  A
+    # holder (the root level, or a kept node) needs one while a child of it is cut and no
+    # [other] child of its own is kept: for k from when it is kept (the root level: 0) to
+    # the position of its last child, or of its [other] child if that comes first.  One
+    # pass gives cost(k) for every k; it never decreases, so the largest k within the
+    # budget is a search.
+    slots = n + 1
+    last_child = np.full(slots, -1, np.int64)
+    np.maximum.at(last_child, holder_slot, position)
+    is_other = tree.frame == OTHER_FRAME
+    other_child = np.full(slots, n, np.int64)
+    np.minimum.at(other_child, holder_slot[is_other], position[is_other])
+    first = np.concatenate(([0], position + 1))
+    last = np.minimum(last_child, other_child)
+    active = last >= first
+    changes = np.zeros(n + 2, np.int64)
+    np.add.at(changes, first[active], 1)
+    np.add.at(changes, last[active] + 1, -1)
+    cost = np.arange(n + 1) + np.cumsum(changes)[: n + 1]
+    low = int(np.searchsorted(cost, budget, side="right")) - 1
     kept = position < low
     cut = ~kept
     # Each cut node's nearest kept ancestor (slot 0: the root level) takes its weight: the
@@ -280,7 +302,6 @@ def truncate(tree: FlameTree, budget: int) -> FlameTree:
         inherited = np.where(has_up & ~kept[safe], holder[safe], holder_slot[level])
         holder[level] = np.where(cut[level], inherited, -1)
     tops = cut & np.concatenate(([True], kept))[holder_slot]
-    slots = n + 1
 
     def per_slot(selected: npt.NDArray[np.bool_], column: Int64, slot_of: Int64) -> Int64:
         out = np.zeros(slots, np.int64)
