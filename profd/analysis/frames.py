@@ -43,6 +43,8 @@ _RUST_SYSTEM_PREFIXES = ("/usr/lib/system/", "/rustc/", "/usr/local/rustup/", "/
 
 # Frames that are never anyone's slow function.
 _DENIED = {"cocoa": frozenset({"main"})}
+# The platforms on which a frame needs more than a function name to be a function.
+_PLATFORM_RULES = frozenset({"android", "java", "cocoa", *_DENIED})
 
 ANDROID_SYSTEM_PACKAGES = (
     "android.",
@@ -167,6 +169,7 @@ class FrameFacts:
         packages = [module_or_package(f) for f in frames]
         functions = [f.get("function") or "" for f in frames]
         identities: dict[tuple[str, str, str], int] = {}
+        known = _identity_hashes.get
         keys = [
             (package or f.get("filename") or "-", function or "-", f.get("instruction_addr") or "")
             for f, package, function in zip(frames, packages, functions, strict=True)
@@ -176,9 +179,19 @@ class FrameFacts:
             package=packages,
             function=functions,
             application=np.fromiter((f.get("in_app") is not False for f in frames), bool, len(frames)),
-            aggregatable=np.fromiter((should_aggregate(f, platform) for f in frames), bool, len(frames)),
+            aggregatable=np.fromiter(
+                (
+                    # `should_aggregate`, whose answer is "has a name" on most platforms.
+                    bool(function)
+                    if (f.get("platform") or platform) not in _PLATFORM_RULES
+                    else should_aggregate(f, platform)
+                    for f, function in zip(frames, functions, strict=True)
+                ),
+                bool,
+                len(frames),
+            ),
             identity=[identities.setdefault(key, len(identities)) for key in keys],
-            identity_hash=[identity_hash(key) for key in keys],
+            identity_hash=[known(key) or identity_hash(key) for key in keys],
         )
 
 
