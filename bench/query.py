@@ -220,18 +220,16 @@ class Pool(msgspec.Struct):
     blob_keys: list[str] = msgspec.field(default_factory=list)
 
 
-def diverse_fill(root: Path, size: int, seed: int, vroom_sample: int, pipeline: int) -> dict[str, Any]:
-    """The diverse corpus through profd's pipeline as `profd process` runs it, each part
-    timed, for the first `pipeline` profiles; every (pipeline / vroom_sample)-th processed
-    profile also through vroomrs's write path.  The rest of `size` are those profiles indexed
-    again with fresh ids and start times in their release's span (generating and processing
-    100,000 takes hours; the index sees every copy as a profile of its own)."""
+def run_pipeline(root: Path, count: int, seed: int, vroom_sample: int) -> dict[str, Any]:
+    """`count` profiles of the diverse corpus through profd's pipeline as `profd process`
+    runs it, each part timed; every (count / vroom_sample)-th processed profile also through
+    vroomrs's write path.  The processed profiles are kept (the pool) for `index_pool`."""
     services = open_services(Settings.load(data_dir=root))
     organization, project = services.default_project()
     context = services.task_context()
     before = STAGES[: STAGES.index(analyse_call_trees)]
     parts = dict.fromkeys(("ingest", "stages", "analyse", "blob", "index"), 0.0)
-    processed_count = min(size, pipeline)
+    processed_count = count
     every = max(1, processed_count // vroom_sample)
     vroom = profd_same = 0.0
     compared = 0
@@ -240,7 +238,6 @@ def diverse_fill(root: Path, size: int, seed: int, vroom_sample: int, pipeline: 
     transactions: Counter[str] = Counter()
     corpus_bytes = 0
     pool = Pool()
-    sources: list[tuple[int, Any]] = []  # (pool index, metadata) of every profile indexed
     for n, (payload, event) in enumerate(corpus.items(processed_count, seed)):
         transactions[event["transaction"]] += 1
         corpus_bytes += len(payload)
@@ -277,7 +274,6 @@ def diverse_fill(root: Path, size: int, seed: int, vroom_sample: int, pipeline: 
         parts["index"] += t6 - t5
         pool.rows.append((processed.metadata, processed.functions, processed.flame))
         pool.blob_keys.append(processed.metadata.blob_key)
-        sources.append((n, processed.metadata))
         if text is not None:
             del task, processed
             began = time.perf_counter()
@@ -285,36 +281,11 @@ def diverse_fill(root: Path, size: int, seed: int, vroom_sample: int, pipeline: 
             vroom += time.perf_counter() - began
             profd_same += t6 - t3
             compared += 1
-    rng = random.Random(seed)
-    copies = 0.0
-    for n in range(processed_count, size):
-        source = n % processed_count
-        metadata, functions_rows, flame = pool.rows[source]
-        late = metadata.release == corpus.RELEASES[1]
-        low, high = (
-            (corpus.RELEASE_2_FROM, corpus.BASE + corpus.SPAN_S)
-            if late
-            else (corpus.BASE, corpus.RELEASE_2_FROM)
-        )
-        start = rng.uniform(low, high - 10)
-        copy = msgspec.structs.replace(
-            metadata,
-            profile_id=uuid.UUID(int=rng.getrandbits(128)).hex,
-            start=start,
-            end=start + (metadata.end - metadata.start),
-        )
-        transactions[copy.transaction_name or ""] += 1
-        began = time.perf_counter()
-        with gc_paused():
-            services.index.insert_profile(copy, functions_rows, flame)
-        copies += time.perf_counter() - began
-        sources.append((source, copy))
     return {
         "services": services,
         "organization": organization.id,
         "parts": parts,
         "processed": processed_count,
-        "copies": copies,
         "vroom": vroom / compared,
         "profd_same": profd_same / compared,
         "compared": compared,
@@ -323,8 +294,42 @@ def diverse_fill(root: Path, size: int, seed: int, vroom_sample: int, pipeline: 
         "transactions": transactions,
         "corpus_bytes": corpus_bytes,
         "pool": pool,
-        "sources": sources,
     }
+
+
+def index_pool(data_dir: Path, pool: Pool, size: int, seed: int) -> dict[str, Any]:
+    """A fresh index of `size` profiles: the pool's, then the pool's again as copies with
+    fresh ids and start times in their release's span (generating and processing 100,000
+    takes hours; the index sees every copy as a profile of its own)."""
+    services = open_services(Settings.load(data_dir=data_dir))
+    rng = random.Random(seed)
+    transactions: Counter[str] = Counter()
+    sources: list[tuple[int, Any]] = []
+    seconds = 0.0
+    for n in range(size):
+        source = n % len(pool.rows)
+        metadata, functions_rows, flame = pool.rows[source]
+        if n >= len(pool.rows):
+            late = metadata.release == corpus.RELEASES[1]
+            low, high = (
+                (corpus.RELEASE_2_FROM, corpus.BASE + corpus.SPAN_S)
+                if late
+                else (corpus.BASE, corpus.RELEASE_2_FROM)
+            )
+            start = rng.uniform(low, high - 10)
+            metadata = msgspec.structs.replace(
+                metadata,
+                profile_id=uuid.UUID(int=rng.getrandbits(128)).hex,
+                start=start,
+                end=start + (metadata.end - metadata.start),
+            )
+        transactions[metadata.transaction_name or ""] += 1
+        began = time.perf_counter()
+        with gc_paused():
+            services.index.insert_profile(metadata, functions_rows, flame)
+        seconds += time.perf_counter() - began
+        sources.append((source, metadata))
+    return {"services": services, "sources": sources, "seconds": seconds, "transactions": transactions}
 
 
 def exact_merge(services: Any, pool: Pool, sources: list[tuple[int, Any]], where: ProfileFilter) -> Any:
@@ -392,22 +397,15 @@ def table_sizes(path: Path, size: int) -> str:
     return ", ".join(f"{name} {pages / size / 1e3:.1f}" for name, pages in rows)
 
 
-def measure_diverse(
-    root: Path, size: int, seed: int, repeat: int, budget: float, vroom_sample: int, pipeline: int
-) -> None:
-    data_dir = root / f"diverse-{size}"
-    filled = diverse_fill(data_dir, size, seed, vroom_sample, pipeline)
-    services, organization, parts = filled["services"], filled["organization"], filled["parts"]
-    shapes = filled["shapes"]
-    processed = filled["processed"]
+def print_pipeline(filled: dict[str, Any]) -> None:
+    parts, shapes, processed = filled["parts"], filled["shapes"], filled["processed"]
 
     def spread(key: str) -> str:
         values = [s[key] for s in shapes]
         return f"{statistics.median(values):,.0f} (min {min(values):,.0f}, max {max(values):,.0f})"
 
     print(
-        f"\n{size:,} diverse profiles: {processed:,} through the pipeline"
-        f" ({filled['corpus_bytes'] / 1e6:,.0f} MB of JSON), {size - processed:,} indexed again as copies;"
+        f"\n{processed:,} diverse profiles through the pipeline ({filled['corpus_bytes'] / 1e6:,.0f} MB of JSON);"
         f" shape measured on {len(shapes)}:"
     )
     print(f"  functions seen: {filled['functions']:,}; transactions: {len(filled['transactions'])}")
@@ -429,10 +427,9 @@ def measure_diverse(
         print(f"    {name:<10} {seconds / processed * 1000:9.2f} ms per profile ({seconds / total:4.0%})")
     index_rate = processed / parts["index"]
     print(
-        f"  indexing (index insert): {index_rate:8.1f} profiles/s, ratio to vroomrs's write path {index_rate / vroom_rate:.1f}"
+        f"  indexing (index insert): {index_rate:8.1f} profiles/s,"
+        f" ratio to vroomrs's write path {index_rate / vroom_rate:.1f}"
     )
-    if size > processed:
-        print(f"  indexing the copies: {(size - processed) / filled['copies']:8.1f} profiles/s")
     print(f"  profd write path (analyse + blob + index): {processed / write:8.1f} profiles/s")
     print(
         f"  vroomrs write path (parse, normalize, function metrics, compress): {vroom_rate:8.1f} profiles/s"
@@ -441,6 +438,21 @@ def measure_diverse(
         f" ratio profd/vroomrs {filled['vroom'] / filled['profd_same']:.2f};"
         f" end to end / vroomrs {processed / total / vroom_rate:.2f}"
     )
+
+
+def measure_diverse(
+    root: Path, size: int, filled: dict[str, Any], seed: int, repeat: int, budget: float
+) -> None:
+    data_dir = root / f"diverse-{size}"
+    organization = filled["organization"]
+    indexed = index_pool(data_dir, filled["pool"], size, seed)
+    services = indexed["services"]
+    vroom_rate = 1 / filled["vroom"]
+    rate = size / indexed["seconds"]
+    print(
+        f"\n{size:,} diverse profiles ({min(size, filled['processed']):,} from the pipeline, the rest copies):"
+        f" indexed at {rate:,.0f} profiles/s, ratio to vroomrs's write path {rate / vroom_rate:.1f}"
+    )
     services.close()
     index_file = data_dir / "index.sqlite3"
     index_bytes = sum(p.stat().st_size for p in data_dir.glob("index.sqlite3*"))
@@ -448,7 +460,7 @@ def measure_diverse(
     print(f"    KB per profile by table: {table_sizes(index_file, size)}")
     services = open_services(Settings.load(data_dir=data_dir))
     reads = services.reads
-    busiest, count = filled["transactions"].most_common(1)[0]
+    busiest, count = indexed["transactions"].most_common(1)[0]
     releases = corpus.RELEASES
     selections = {
         "all profiles": ProfileFilter(),
@@ -475,7 +487,7 @@ def measure_diverse(
     print("  against the exact merge of the same profiles' whole call trees:")
     for name, where in selections.items():
         stored = merged_tree(reads, organization, where).tree
-        exact = exact_merge(services, filled["pool"], filled["sources"], where)
+        exact = exact_merge(filled["services"], filled["pool"], indexed["sources"], where)
         print(f"    {name:<40} {accuracy(stored, exact)}")
     services.close()
 
@@ -517,10 +529,14 @@ def main() -> None:
             print(f"\ndiverse corpus (bench.corpus, seed {args.seed}); release 2 is slower in:")
             for name in corpus.REGRESSED:
                 print(f"  {name}")
-            for size in args.sizes or [1_000]:
-                measure_diverse(
-                    root, size, args.seed, args.repeat, args.budget, args.vroom_sample, args.pipeline
-                )
+            sizes = args.sizes or [1_000]
+            filled = run_pipeline(
+                root / "diverse-pool", min(args.pipeline, max(sizes)), args.seed, args.vroom_sample
+            )
+            print_pipeline(filled)
+            for size in sizes:
+                measure_diverse(root, size, filled, args.seed, args.repeat, args.budget)
+            filled["services"].close()
 
 
 if __name__ == "__main__":
