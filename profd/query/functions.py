@@ -1,6 +1,6 @@
 """The functions table: per function, how often and how long it ran across profiles.
 
-Built from the hourly function rollups and the function rows the store wrote for every
+Built from the daily and hourly function rollups and the function rows the store wrote for every
 profile (never from blobs): for a filter and time range, per fingerprint the number of
 occurrences, percentiles of their self times (nearest rank over log histograms, within 1%
 of the exact value: profd.formats.histogram), the total, the profile where it was slowest
@@ -12,9 +12,9 @@ from __future__ import annotations
 import msgspec
 
 from profd.formats import histogram
-from profd.query.rollup import edges, rollup_hours, whole_hours
+from profd.query.rollup import split
 from profd.store.protocols import ProfileReads
-from profd.store.records import EXAMPLES, ProfileFilter
+from profd.store.records import EXAMPLES, ProfileFilter, Span
 
 SORTABLE = ("sum", "count", "p50", "p75", "p95", "p99")
 
@@ -71,8 +71,8 @@ class _Function:
 def function_metrics(
     reads: ProfileReads, organization_id: int, where: ProfileFilter
 ) -> dict[int, FunctionRow]:
-    """Every function of the selection by fingerprint: rollup buckets for its whole hours,
-    per-profile rows for the rest (profd.query.rollup)."""
+    """Every function of the selection by fingerprint: rollup buckets for its whole days and
+    hours, per-profile rows for the rest (profd.query.rollup)."""
     found: dict[int, _Function] = {}
 
     def entry(fingerprint: int, function: str, package: str, in_app: bool) -> _Function:
@@ -81,9 +81,12 @@ def function_metrics(
             f = found[fingerprint] = _Function(function, package, in_app)
         return f
 
-    hours = rollup_hours(where)
-    if hours is not None:
-        for bucket in reads.rollup_functions(organization_id, whole_hours(where, hours)):
+    parts = split(where)
+    periods: list[tuple[ProfileFilter, Span]] = [(hours, "hour") for hours in parts.hours]
+    if parts.days is not None:
+        periods.append((parts.days, "day"))
+    for selection, span in periods:
+        for bucket in reads.rollup_functions(organization_id, selection, span):
             f = entry(bucket.fingerprint, bucket.function, bucket.package, bucket.in_app)
             f.count += bucket.occurrences
             f.sum += bucket.sum_self_time_ns
@@ -91,7 +94,7 @@ def function_metrics(
             f.worst = max(f.worst, (bucket.worst_ns, project, bucket.worst_profile_id))
             f.examples.extend(ProfileRef(project, p) for p in bucket.examples[: EXAMPLES - len(f.examples)])
             histogram.merge(f.times, bucket.self_times)
-    for edge in edges(where, hours):
+    for edge in parts.edges:
         for row in reads.profile_functions(organization_id, edge):
             f = entry(row.fingerprint, row.function, row.package, row.in_app)
             times = row.self_times_ns

@@ -211,8 +211,10 @@ class ProfileReads(Protocol):
         """The merged flame tree of each bucket of the selection's whole hours (or days)."""
         ...
 
-    def rollup_functions(self, organization_id: int, hours: ProfileFilter) -> Iterator[FunctionRollup]:
-        """Each function of each hourly bucket of the selection's whole hours."""
+    def rollup_functions(
+        self, organization_id: int, periods: ProfileFilter, span: Span = "hour"
+    ) -> Iterator[FunctionRollup]:
+        """Each function of each bucket of the selection's whole hours (or days)."""
         ...
 
     def outcome_counts(self, project_id: int | None = None) -> list[OutcomeCount]:

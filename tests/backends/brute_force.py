@@ -23,11 +23,11 @@ STACKS = [("main",), ("main", "work"), ("main", "work", "leaf"), ("main", "idle"
 Stored = list[tuple[ProfileMetadata, FlameTree, list[FunctionMetrics]]]
 
 
-def profiles(count: int, seed: int) -> Stored:
+def profiles(count: int, seed: int, hours: float = 5) -> Stored:
     rng = random.Random(seed)
     made = []
     for _ in range(count):
-        start = BASE + rng.uniform(0, 5 * 3600)
+        start = BASE + rng.uniform(0, hours * 3600)
         metadata = indexed_profile(
             rng.choice([1, 2]),
             uuid.UUID(int=rng.getrandbits(128)).hex,

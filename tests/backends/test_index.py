@@ -70,10 +70,50 @@ def test_rollups_match_the_rows_they_sum(indexed: Indexed) -> None:
         == []
         == list(reads.rollup_flame_trees(1, everything, "day"))
     )
-    assert list(reads.rollup_functions(1, everything)) == []
+    assert (
+        list(reads.rollup_functions(1, everything))
+        == []
+        == list(reads.rollup_functions(1, everything, "day"))
+    )
     assert reads.rollup_profile_count(1, everything) == 0 == reads.count_profiles(1, everything)
     assert reads.rollup_profile_count(1, everything, "day") == 0
     assert list(reads.flame_trees(1, everything)) == [] and list(reads.profile_functions(1, everything)) == []
+
+
+DAY = 86400
+FIRST_DAY = (int(BASE) // DAY + 1) * DAY  # the first midnight (UTC) after BASE
+day_bounds = st.one_of(
+    st.none(),
+    st.integers(0, 3).map(lambda d: FIRST_DAY + d * DAY),
+    st.integers(-2, 60).map(lambda h: FIRST_DAY + h * 3600),
+    st.floats(BASE, BASE + 4 * DAY),
+)
+
+
+def test_daily_rollups_match_the_rows_they_sum(indexed: Indexed) -> None:
+    """Over several days, selections of whole days read the daily buckets, the hours around
+    them the hourly ones, and the rest the profiles: together, what merging every profile
+    answers."""
+    index, reads, _ = indexed
+    stored = profiles(200, seed=5, hours=80)
+    for metadata, nodes, functions in stored:
+        index.insert_profile(metadata, functions, nodes)
+
+    @settings(max_examples=60, deadline=None)
+    @given(st.builds(ProfileFilter, release=st.sampled_from([None, "1.0"]), start=day_bounds, end=day_bounds))
+    def check(where: ProfileFilter) -> None:
+        got = merged_tree(reads, 1, where)
+        assert by_path(got.tree) == brute_force(stored, where)
+        assert got.profiles == sum(1 for m, _, _ in stored if selected(m, where))
+        check_functions(reads, stored, where)
+
+    check()
+    index.delete_profiles([m for m, _, _ in stored[::2]])
+    kept = stored[1::2]
+    for where in (ProfileFilter(), ProfileFilter(start=FIRST_DAY, end=FIRST_DAY + 2 * DAY)):
+        assert by_path(merged_tree(reads, 1, where).tree) == brute_force(kept, where)
+        check_functions(reads, kept, where)
+    assert reads.rollup_profile_count(1, ProfileFilter(), "day") == sum(1 for m, _, _ in kept if m.sampled)
 
 
 def test_a_profile_reads_back_as_written(indexed: Indexed) -> None:

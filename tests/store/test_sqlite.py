@@ -186,5 +186,13 @@ def test_deleting_every_profile_empties_the_rollup_tables(tmp_path: Path) -> Non
         index.insert_profile(metadata, functions, nodes)
     index.delete_profiles([m for m, _, _ in stored])
     index.close()
-    for table in ("function_rollup", "rollup_buckets", "day_buckets", "flame_trees", "functions", "profiles"):
+    for table in (
+        "function_rollup",
+        "day_function_rollup",
+        "rollup_buckets",
+        "day_buckets",
+        "flame_trees",
+        "functions",
+        "profiles",
+    ):
         assert rows(tmp_path / "i.sqlite3", f"SELECT COUNT(*) FROM {table}") == [(0,)], table

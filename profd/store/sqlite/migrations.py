@@ -224,7 +224,8 @@ MIGRATIONS = [
     # most PROFILE_NODES nodes as a blob, and each hourly bucket, and a new daily bucket,
     # keeps the merged tree of its profiles within its own budget, instead of one row per
     # call-tree path per profile and per bucket.  Frame names are stored once
-    # (flame_frames).  `flames.convert` moves the old per-path rows into trees.  Function rows
+    # (flame_frames); a daily bucket also sums its function metrics as an hourly one does
+    # (day_function_rollup).  `flames.convert` moves the old per-path rows into trees.  Function rows
     # are kept by their key alone (WITHOUT ROWID: no second copy of the key in an index), and
     # the index by time, which no read uses, goes with the old table.
     """
@@ -256,6 +257,20 @@ MIGRATIONS = [
         UNIQUE (project_id, day, transaction_name, release, environment, platform, device_class)
     );
     CREATE INDEX day_buckets_by_day ON day_buckets (organization_id, day);
+    CREATE TABLE day_function_rollup (
+        bucket INTEGER NOT NULL,
+        fingerprint INTEGER NOT NULL,
+        function TEXT NOT NULL,
+        package TEXT NOT NULL,
+        in_app INTEGER NOT NULL,
+        occurrences INTEGER NOT NULL,
+        sum_self_time_ns INTEGER NOT NULL,
+        worst_ns INTEGER NOT NULL,
+        worst_profile_id TEXT NOT NULL,
+        examples TEXT NOT NULL,
+        self_times BLOB NOT NULL,
+        PRIMARY KEY (bucket, fingerprint)
+    ) WITHOUT ROWID;
     CREATE TABLE functions_keyed (
         project_id INTEGER NOT NULL,
         profile_id TEXT NOT NULL,
@@ -291,4 +306,6 @@ def migrate(db: sqlite3.Connection) -> None:
             rollups.rebuild(db)
         if "CREATE TABLE flame_trees" in script:
             flames.convert(db)
+            days = {row[0] for row in db.execute("SELECT id FROM day_buckets")}
+            rollups.rebuild_functions(db, days, "day_function_rollup")
         db.execute(f"PRAGMA user_version = {number}")

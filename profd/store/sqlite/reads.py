@@ -30,6 +30,7 @@ _times = msgspec.json.Decoder(list[int]).decode
 _examples = msgspec.json.Decoder(list[str]).decode
 _encode_ids = msgspec.json.Encoder().encode
 BUCKET_TABLES: dict[str, str] = {"hour": "rollup_buckets", "day": "day_buckets"}
+FUNCTION_TABLES: dict[str, str] = {"hour": "function_rollup", "day": "day_function_rollup"}
 
 
 def conditions(
@@ -207,12 +208,15 @@ class SqliteReads(OnDatabase):
         )
         return (flame_tree.decode(row[0]) for row in rows)
 
-    def rollup_functions(self, organization_id: int, hours: ProfileFilter) -> Iterator[FunctionRollup]:
-        sql_where, params = bucket_where(hours, organization_id)
+    def rollup_functions(
+        self, organization_id: int, periods: ProfileFilter, span: Span = "hour"
+    ) -> Iterator[FunctionRollup]:
+        sql_where, params = bucket_where(periods, organization_id, span)
+        functions = FUNCTION_TABLES[span]
         rows = self._db.query(
             "SELECT b.project_id, r.fingerprint, r.function, r.package, r.in_app, r.occurrences,"
             " r.sum_self_time_ns, r.worst_ns, r.worst_profile_id, r.examples, r.self_times"
-            f" FROM rollup_buckets b JOIN function_rollup r ON r.bucket = b.id WHERE {sql_where}",
+            f" FROM {BUCKET_TABLES[span]} b JOIN {functions} r ON r.bucket = b.id WHERE {sql_where}",
             params,
         )
         return (

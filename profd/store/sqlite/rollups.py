@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from typing import Literal
 
 import msgspec
 
@@ -80,17 +81,30 @@ def add_profile(
         (metadata.organization_id, metadata.project_id, *day_key(metadata)),
     ).fetchone()
     flames.add_to_bucket(db, "day_buckets", day, old_day, flame)
-    _add_functions(db, bucket, metadata.profile_id, functions)
+    _add_functions(db, "function_rollup", bucket, metadata.profile_id, functions)
+    _add_functions(db, "day_function_rollup", day, metadata.profile_id, functions)
+
+
+FunctionTable = Literal["function_rollup", "day_function_rollup"]
+# Each function table's buckets: (bucket table, its time column, its span in seconds).
+BUCKETS: dict[str, tuple[str, str, int]] = {
+    "function_rollup": ("rollup_buckets", "hour", HOUR),
+    "day_function_rollup": ("day_buckets", "day", DAY),
+}
 
 
 def _add_functions(
-    db: sqlite3.Connection, bucket: int, profile_id: str, functions: Sequence[FunctionOccurrences]
+    db: sqlite3.Connection,
+    table: FunctionTable,
+    bucket: int,
+    profile_id: str,
+    functions: Sequence[FunctionOccurrences],
 ) -> None:
     # Histograms and example lists cannot be summed by an UPSERT: read, merge, write back.
     for f in functions:
         row = db.execute(
             "SELECT occurrences, sum_self_time_ns, worst_ns, worst_profile_id, examples, self_times"
-            " FROM function_rollup WHERE bucket = ? AND fingerprint = ?",
+            f" FROM {table} WHERE bucket = ? AND fingerprint = ?",
             (bucket, f.fingerprint),
         ).fetchone()
         if row is None:
@@ -104,7 +118,7 @@ def _add_functions(
         if f.max_duration_ns > worst:
             worst, worst_profile = f.max_duration_ns, profile_id
         db.execute(
-            "INSERT OR REPLACE INTO function_rollup VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            f"INSERT OR REPLACE INTO {table} VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 bucket,
                 f.fingerprint,
@@ -139,26 +153,33 @@ def remove_profile(db: sqlite3.Connection, metadata: ProfileMetadata) -> tuple[i
 
 def rebuild_after_deletion(db: sqlite3.Connection, touched: Sequence[tuple[int | None, int | None]]) -> None:
     hours = {hour for hour, _ in touched if hour is not None}
+    days = {day for _, day in touched if day is not None}
     rebuild_functions(db, hours)
+    rebuild_functions(db, days, "day_function_rollup")
     flames.rebuild(db, "rollup_buckets", hours)
-    flames.rebuild(db, "day_buckets", {day for _, day in touched if day is not None})
+    flames.rebuild(db, "day_buckets", days)
 
 
-def rebuild_functions(db: sqlite3.Connection, buckets: set[int]) -> None:
+def rebuild_functions(
+    db: sqlite3.Connection, buckets: set[int], table: FunctionTable = "function_rollup"
+) -> None:
     """The slowest occurrence and the examples cannot be subtracted: after deletions, the
     function rows of the buckets touched are rebuilt from the profiles left in them (a bucket
-    is one hour of one transaction), and emptied buckets go."""
+    is one hour, or day, of one transaction), and emptied hourly buckets go (daily ones go
+    with their flame trees, profd.store.sqlite.flames)."""
+    buckets_table, column, span = BUCKETS[table]
     for bucket in sorted(buckets):
-        db.execute("DELETE FROM function_rollup WHERE bucket = ?", (bucket,))
-        left = db.execute(
-            "DELETE FROM rollup_buckets WHERE id = ? AND profiles <= 0 RETURNING id", (bucket,)
-        ).fetchone()
-        if left is not None:
-            continue
+        db.execute(f"DELETE FROM {table} WHERE bucket = ?", (bucket,))
+        if table == "function_rollup":
+            left = db.execute(
+                "DELETE FROM rollup_buckets WHERE id = ? AND profiles <= 0 RETURNING id", (bucket,)
+            ).fetchone()
+            if left is not None:
+                continue
         rows = db.execute(
             "SELECT p.profile_id, f.fingerprint, f.function, f.package, f.in_app, f.self_times_ns,"
-            " f.max_duration_ns FROM rollup_buckets b JOIN profiles p ON p.project_id = b.project_id"
-            " AND p.start >= b.hour AND p.start < b.hour + 3600 AND p.sampled"
+            f" f.max_duration_ns FROM {buckets_table} b JOIN profiles p ON p.project_id = b.project_id"
+            f" AND p.start >= b.{column} AND p.start < b.{column} + {span} AND p.sampled"
             " AND IFNULL(p.transaction_name, '') = b.transaction_name AND IFNULL(p.release, '') = b.release"
             " AND IFNULL(p.environment, '') = b.environment AND p.platform = b.platform"
             " AND IFNULL(p.device_class, '') = b.device_class"
@@ -168,7 +189,7 @@ def rebuild_functions(db: sqlite3.Connection, buckets: set[int]) -> None:
         ).fetchall()
         for profile_id, fingerprint, function, package, in_app, times, worst in rows:
             occurred = FunctionOccurrences(fingerprint, function, package, bool(in_app), _times(times), worst)
-            _add_functions(db, bucket, profile_id, [occurred])
+            _add_functions(db, table, bucket, profile_id, [occurred])
 
 
 def rebuild(db: sqlite3.Connection) -> None:
