@@ -125,18 +125,24 @@ class _Paths:
         ranked = identity[order]
         changed = np.ones(ranked.shape, dtype=bool)
         changed[1:] = np.logical_or.accumulate(ranked[1:] != ranked[:-1], axis=1)
-        raw = np.empty_like(frame)
-        raw[order] = np.cumsum(changed, axis=0) + np.arange(frame.shape[1]) * len(ranked)
-        _, first, ids = np.unique(raw[valid], return_index=True, return_inverse=True)
-        self.prefix[valid] = ids
-        self.prefix_frame = frame[valid][first]
+        # Prefixes numbered column by column, in sorted order within a column: a column's
+        # rows of one prefix are adjacent, and those that end before it sort first.
+        present = (ranked >= 0).T.ravel()
+        starts = changed.T.ravel()[present]
+        rows = np.broadcast_to(order, ranked.T.shape).ravel()[present]
+        columns = np.repeat(np.arange(frame.shape[1]), len(order))[present]
+        self.prefix[rows, columns] = np.cumsum(starts) - 1
+        # Each prefix's frame is the one in its first stack.
+        group_starts = np.flatnonzero(starts)
+        first = (np.minimum.reduceat(rows, group_starts), columns[group_starts])
+        self.prefix_frame = frame[first]
         # Each prefix's path hash (`frames.path_step`), column by column in 64-bit arithmetic.
         hashes = np.asarray(facts.identity_hash, dtype=np.uint64)[somewhere]
         paths = np.empty(frame.shape, dtype=np.uint64)
         above = np.zeros(len(frame), dtype=np.uint64)
         for column in range(frame.shape[1]):
             above = paths[:, column] = ((above * _PATH_PRIME) ^ hashes[:, column]) | np.uint64(1)
-        self.prefix_path = paths[valid][first].view(np.int64)
+        self.prefix_path = paths[first].view(np.int64)
 
     def _owned(self, min_depth: int) -> npt.NDArray[np.bool_]:
         """Where a sample's time is the self time of the node at each depth.
