@@ -17,14 +17,19 @@ one independent decode per profile) and the ratio blob path / index path.
 The diverse corpus (bench.corpus: 3,000 functions, 40 transactions, 2 releases over 2 days,
 hundreds of distinct stacks 15-45 frames deep per profile, ~300 KB each) goes through
 profd's own pipeline, as `profd process` runs it: ingest's expansion with the transaction
-event, the stages of process_profile_task, analyse, then the blob and the index.  For it
-the benchmark prints the indexing rate against vroomrs's write path on the same processed
-profiles (measured on --vroom-sample of them), index bytes per profile, and the latency
-(median of --repeat runs, fewer when a run passes --budget seconds) and answer size of the
-aggregate flamegraph (all profiles, one transaction, one day), the differential flamegraph
-of the two releases and the functions table.
+event, the stages of process_profile_task, analyse, then the blob and the index, each part
+timed, for --pipeline profiles (default 2,000), beside vroomrs's write path on
+--vroom-sample of the same processed profiles.  Each size is then indexed afresh from
+those processed profiles, the pool, and copies of them with fresh ids and start times in
+their release's span (generating and processing 100,000 would take hours).  For each size
+the benchmark prints the indexing rate against vroomrs's write path, index bytes per
+profile (and per table), the latency (median of --repeat runs, fewer when a run passes
+--budget seconds) and answer size of the aggregate flamegraph (all profiles, one
+transaction, one day), the differential flamegraph of the two releases and the functions
+table, and how far each flamegraph's merged tree is from the exact merge of the same
+profiles' whole call trees (folded again from their blobs), against its stated bound.
 
-    .venv/bin/python -m bench.query --corpus diverse|templates|both [--sizes 1000]
+    .venv/bin/python -m bench.query --corpus diverse|templates|both [--sizes 10000 100000]
 
 Without --sizes, the templates run at 10,000 and 100,000 profiles, the diverse corpus at 1,000.
 """
