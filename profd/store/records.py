@@ -15,7 +15,8 @@ import msgspec
 from profd.formats.histogram import Histogram
 from profd.formats.outcome import DataCategory, Outcome
 
-# Rollups are hourly: a sampled profile is summed into the bucket of the hour it started in.
+# Rollups are hourly and daily: a sampled profile is summed into the buckets of the hour and
+# of the (UTC) day it started in.
 HOUR = 3600
 DAY = 86400
 Span = Literal["hour", "day"]
@@ -120,7 +121,7 @@ class ProfileFunction(msgspec.Struct, frozen=True, gc=False):
 
 
 class FunctionRollup(msgspec.Struct, frozen=True, gc=False):
-    """One function in one hourly bucket of one project: its occurrences summed."""
+    """One function in one hourly (or daily) bucket of one project: its occurrences summed."""
 
     project_id: int
     fingerprint: int

@@ -1,7 +1,8 @@
 """The embedded backends: `Directory`, `ProfileIndex` and `ProfileReads` in one SQLite file.
 
 database.py (the connection, WAL, transactions), migrations.py (the numbered schema),
-directory.py, index.py (writes) with rollups.py (hourly buckets kept in step), reads.py.
+directory.py, index.py (writes) with rollups.py (hourly and daily buckets kept in step) and flames.py
+(flame trees), reads.py.
 All of profd's SQL lives in this package.
 """
 

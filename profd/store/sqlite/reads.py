@@ -1,5 +1,5 @@
 """`ProfileReads` in SQLite: selections of profiles turned into SQL over the per-profile rows
-and the hourly rollup buckets (profd.store.sqlite.rollups)."""
+and the hourly and daily rollup buckets (profd.store.sqlite.rollups)."""
 
 from __future__ import annotations
 

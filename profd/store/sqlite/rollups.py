@@ -1,10 +1,10 @@
-"""Hourly rollups, kept in step with the per-profile rows inside the index's transactions.
+"""Hourly and daily rollups, kept in step with the per-profile rows inside the index's transactions.
 
 A sampled profile belongs to one hourly bucket: its project, the hour it started in, and
 the dimensions the read side filters on (transaction, release, environment, platform,
 device class); and to the daily bucket of the same dimensions.  Each bucket holds its
-profiles' flame trees merged within a node budget (profd.store.sqlite.flames); an hourly
-bucket also holds their function metrics per fingerprint (`function_rollup`: count, sum,
+profiles' flame trees merged within a node budget (profd.store.sqlite.flames) and their
+function metrics per fingerprint (`function_rollup`, `day_function_rollup`: count, sum,
 the slowest occurrence, a few examples, and a log histogram of self times for
 percentiles).  Reads over whole days and hours use the buckets; reads over partial hours
 use the per-profile rows (profd.query.rollup).
