@@ -27,11 +27,9 @@ from profd.formats.flame_tree import (
     frame_id,
     stack_step,
 )
-from profd.store.records import DAY, HOUR
 
 Table = Literal["rollup_buckets", "day_buckets"]
 BUDGETS: dict[str, int] = {"rollup_buckets": HOUR_NODES, "day_buckets": DAY_NODES}
-SPANS: dict[str, tuple[str, int]] = {"rollup_buckets": ("hour", HOUR), "day_buckets": ("day", DAY)}
 
 
 def add_frames(db: sqlite3.Connection, names: dict[int, Frame], known: set[int]) -> list[int]:
@@ -59,11 +57,24 @@ def add_to_bucket(
     )
 
 
+# A day bucket's hours: the hourly buckets of the same project and dimensions in its day.
+DAY_HOURS = (
+    "SELECT h.{column} FROM day_buckets b JOIN rollup_buckets h ON h.project_id = b.project_id"
+    " AND h.hour >= b.day AND h.hour < b.day + 86400 AND h.transaction_name = b.transaction_name"
+    " AND h.release = b.release AND h.environment = b.environment AND h.platform = b.platform"
+    " AND h.device_class = b.device_class WHERE b.id = ?"
+)
+
+
 def _bucket_trees(db: sqlite3.Connection, table: Table, bucket: int) -> Iterator[FlameTree]:
-    column, span = SPANS[table]
+    """An hour's profiles' trees, or a day's hourly trees (at most 24, so that retention
+    deleting a day's profiles one batch at a time does not read the day again each time)."""
+    if table == "day_buckets":
+        rows = db.execute(DAY_HOURS.format(column="flame") + " AND h.flame IS NOT NULL", (bucket,))
+        return (flame_tree.decode(row[0]) for row in rows)
     rows = db.execute(
-        f"SELECT t.tree FROM {table} b JOIN profiles p ON p.project_id = b.project_id"
-        f" AND p.start >= b.{column} AND p.start < b.{column} + {span} AND p.sampled"
+        "SELECT t.tree FROM rollup_buckets b JOIN profiles p ON p.project_id = b.project_id"
+        " AND p.start >= b.hour AND p.start < b.hour + 3600 AND p.sampled"
         " AND IFNULL(p.transaction_name, '') = b.transaction_name AND IFNULL(p.release, '') = b.release"
         " AND IFNULL(p.environment, '') = b.environment AND p.platform = b.platform"
         " AND IFNULL(p.device_class, '') = b.device_class"
@@ -75,8 +86,9 @@ def _bucket_trees(db: sqlite3.Connection, table: Table, bucket: int) -> Iterator
 
 
 def rebuild(db: sqlite3.Connection, table: Table, buckets: Iterable[int]) -> None:
-    """The trees of `buckets` from the profiles in them now; emptied day buckets go (hour
-    buckets go with their function rows, profd.store.sqlite.rollups)."""
+    """The trees of `buckets` from the profiles in them now (a day's from its hours, so
+    rebuild the hours first); emptied day buckets go (hour buckets go with their function
+    rows, profd.store.sqlite.rollups)."""
     for bucket in sorted(set(buckets)):
         if table == "day_buckets":
             gone = db.execute(

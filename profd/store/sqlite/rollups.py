@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
-from typing import Literal
+from typing import Any, Literal
 
 import msgspec
 
@@ -170,12 +170,14 @@ def rebuild_functions(
     buckets_table, column, span = BUCKETS[table]
     for bucket in sorted(buckets):
         db.execute(f"DELETE FROM {table} WHERE bucket = ?", (bucket,))
-        if table == "function_rollup":
-            left = db.execute(
-                "DELETE FROM rollup_buckets WHERE id = ? AND profiles <= 0 RETURNING id", (bucket,)
-            ).fetchone()
-            if left is not None:
-                continue
+        if table == "day_function_rollup":
+            _day_from_hours(db, bucket)
+            continue
+        left = db.execute(
+            "DELETE FROM rollup_buckets WHERE id = ? AND profiles <= 0 RETURNING id", (bucket,)
+        ).fetchone()
+        if left is not None:
+            continue
         rows = db.execute(
             "SELECT p.profile_id, f.fingerprint, f.function, f.package, f.in_app, f.self_times_ns,"
             f" f.max_duration_ns FROM {buckets_table} b JOIN profiles p ON p.project_id = b.project_id"
@@ -190,6 +192,59 @@ def rebuild_functions(
         for profile_id, fingerprint, function, package, in_app, times, worst in rows:
             occurred = FunctionOccurrences(fingerprint, function, package, bool(in_app), _times(times), worst)
             _add_functions(db, table, bucket, profile_id, [occurred])
+
+
+def _day_from_hours(db: sqlite3.Connection, day: int) -> None:
+    """A day's function rows summed from its hours' (rebuilt first): counts, sums and
+    histograms add, the slowest is the slowest of the hours', examples the first five."""
+    rows = db.execute(
+        "SELECT fingerprint, function, package, in_app, occurrences, sum_self_time_ns, worst_ns,"
+        " worst_profile_id, examples, self_times FROM function_rollup WHERE bucket IN ("
+        + flames.DAY_HOURS.format(column="id")
+        + ") ORDER BY bucket",
+        (day,),
+    ).fetchall()
+    summed: dict[int, list[Any]] = {}
+    for fingerprint, function, package, in_app, count, total, worst, worst_profile, examples, times in rows:
+        found = summed.get(fingerprint)
+        if found is None:
+            summed[fingerprint] = [
+                function,
+                package,
+                in_app,
+                count,
+                total,
+                worst,
+                worst_profile,
+                _examples(examples),
+                histogram.decode(times),
+            ]
+            continue
+        found[3] += count
+        found[4] += total
+        if worst > found[5]:
+            found[5], found[6] = worst, worst_profile
+        found[7].extend(e for e in _examples(examples) if e not in found[7])
+        histogram.merge(found[8], histogram.decode(times))
+    db.executemany(
+        "INSERT INTO day_function_rollup VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            (
+                day,
+                fingerprint,
+                f[0],
+                f[1],
+                f[2],
+                f[3],
+                f[4],
+                f[5],
+                f[6],
+                _encode(f[7][:EXAMPLES]).decode(),
+                histogram.encode(f[8]),
+            )
+            for fingerprint, f in summed.items()
+        ],
+    )
 
 
 def rebuild(db: sqlite3.Connection) -> None:
