@@ -218,16 +218,18 @@ def fit(tree: FlameTree, budget: int) -> FlameTree:
     return truncate(tree, budget) if len(tree) > budget * 5 // 4 else tree
 
 
-def merge_all(trees: Iterable[FlameTree], budget: int, batch: int = 256) -> FlameTree:
-    """The merge of any number of trees, a batch at a time, kept within `budget` by `fit`
-    so that memory stays bounded however many there are."""
+def merge_all(trees: Iterable[FlameTree], budget: int, batch_rows: int = 1 << 21) -> FlameTree:
+    """The merge of any number of trees, about `batch_rows` rows at a time, kept within
+    `budget` by `fit` so that memory stays bounded however many there are."""
     total = empty()
     pending: list[FlameTree] = []
+    rows = 0
     for tree in trees:
         pending.append(tree)
-        if len(pending) == batch:
+        rows += len(tree)
+        if rows >= batch_rows:
             total = fit(merge([total, *pending]), budget)
-            pending = []
+            pending, rows = [], len(total)
     return fit(merge([total, *pending]), budget)
 
 
@@ -321,16 +323,27 @@ def truncate(tree: FlameTree, budget: int) -> FlameTree:
     other_depth = np.where(holder_index >= 0, tree.depth[safe_holder] + 1, 0).astype(np.int32)
     other_frame = np.zeros(len(with_other), np.int64)
     kept_index = np.flatnonzero(kept)
-    parent_paths = tree.parent_paths()
+    # Rows of the result: the kept nodes, then the [other] nodes; parents by row (a kept
+    # node's parent is kept), so grouping needs no search by path.
+    row_of = np.full(n, -1, np.int64)
+    row_of[kept_index] = np.arange(len(kept_index))
+    kept_parent = tree.parent[kept_index].astype(np.int64)
+    parent_row = np.concatenate(
+        [
+            np.where(kept_parent >= 0, row_of[np.maximum(kept_parent, 0)], -1),
+            np.where(holder_index >= 0, row_of[safe_holder], -1),
+        ]
+    )
     lost = tree.lost + int(tree.samples[cut].max(initial=0))
     return _grouped(
         np.concatenate([tree.path[kept_index], stack_step(holder_path, other_frame)]),
-        np.concatenate([parent_paths[kept_index], holder_path]),
+        np.zeros(0, np.int64),
         np.concatenate([tree.depth[kept_index], other_depth]),
         np.concatenate([tree.frame[kept_index], other_frame]),
         [np.concatenate([getattr(tree, name)[kept_index], sums[name][with_other]]) for name in _VALUES],
         lost,
         tree.names,
+        parent_row=parent_row,
     )
 
 
