@@ -383,11 +383,16 @@ def accuracy(stored: Any, exact: Any) -> str:
     assert all(0 <= e <= stored.lost for e in errors), "a node outside the stated bound"
     assert stored.total_samples == total, "totals differ"
     here = dict(zip(stored.path.tolist(), stored.samples.tolist(), strict=True))
-    visible = [(path, samples) for path, samples in truth.items() if samples >= total / 1000]
-    found = [(samples - here[path]) / samples for path, samples in visible if path in here]
+    shown = []
+    for share in (0.01, 0.001):
+        visible = [(path, samples) for path, samples in truth.items() if samples >= total * share]
+        found = [(samples - here[path]) / samples for path, samples in visible if path in here]
+        shown.append(
+            f"nodes >= {share:.1%}: {len(found)}/{len(visible)} present, largest relative error {max(found, default=0):.1%}"
+        )
     return (
         f"total exact; bound {stored.lost / total:.2%} of samples, largest error {max(errors, default=0) / total:.3%};"
-        f" nodes >= 0.1%: {len(found)}/{len(visible)} present, largest relative error {max(found, default=0):.2%}"
+        f" {'; '.join(shown)}"
     )
 
 
