@@ -24,6 +24,12 @@ class Settings(msgspec.Struct, kw_only=True):
     directory_url: str = ""
     # The bus from ingest to the worker [default: sqlite:///<data_dir>/bus.sqlite3].
     bus_url: str = ""
+    # With a Kafka bus, workers also write what vroom wrote, to these topics, for a Sentry or
+    # Snuba storage layer to consume (profd.pipeline.sentry_topics).
+    topic_processed_profiles: str = "processed-profiles"
+    topic_call_trees: str = "profiles-call-tree"
+    topic_profile_chunks: str = "snuba-profile-chunks"
+    topic_outcomes: str = "outcomes"
     # Where `profd serve` listens.
     host: str = "127.0.0.1"
     port: int = 8000
