@@ -16,11 +16,11 @@ from rich.progress import Progress
 from rich.table import Table
 
 from profd import logs
-from profd.analysis.profile_functions import call_tree_message
 from profd.formats import FormatError, decode_json, encode_message, profile_event_id
 from profd.formats.outcome import DataCategory
 from profd.ingest.envelope import parse_envelope
 from profd.ingest.submit import envelope_items, file_item, peek, submit
+from profd.pipeline.sentry_topics import metadata_call_tree_message
 from profd.pipeline.task import process_profile_task
 from profd.services import Services, open_services
 from profd.settings import Settings
@@ -526,22 +526,7 @@ def functions(
         raise typer.Exit(1)
     found = services.reads.functions(metadata.project_id, metadata.profile_id)
     if as_json:
-        chunk = metadata.profiler_id is not None
-        message = call_tree_message(
-            functions=found,
-            profile_id=metadata.profiler_id if chunk and metadata.profiler_id else metadata.profile_id,
-            chunk=chunk,
-            sampled=metadata.sampled,
-            platform=metadata.platform,
-            project_id=metadata.project_id,
-            received=metadata.received,
-            retention_days=metadata.retention_days,
-            start=metadata.start,
-            end=metadata.end,
-            transaction_name=metadata.transaction_name,
-            environment=metadata.environment,
-            release=metadata.release,
-        )
+        message = metadata_call_tree_message(metadata, found)
         print(msgspec.json.encode(message).decode())
         return
     rows = [

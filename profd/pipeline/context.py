@@ -7,11 +7,12 @@ the real backends behind these.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 
 from profd.formats.rows import ProcessedProfile
 from profd.pipeline.outcomes import OutcomeTracker
+from profd.pipeline.sentry_topics import TopicNames
 from profd.store.protocols import Directory
 from profd.symbols.contract import Symbolicator
 
@@ -30,3 +31,5 @@ class TaskContext:
     unsampled_profiles_enabled: bool = False
     default_retention_days: int = 90
     max_profile_size: int = 50 * 1024 * 1024
+    # Where the messages Sentry's storage reads go, when `outcomes` has an output producer.
+    topics: TopicNames = field(default_factory=TopicNames)

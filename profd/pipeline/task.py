@@ -29,6 +29,7 @@ from profd.metrics import METRICS
 from profd.pipeline import analyse, deobfuscate, duration, normalize, react_native, symbolicate
 from profd.pipeline.context import TaskContext
 from profd.pipeline.outcomes import DataCategory, Outcome, OutcomeRecord
+from profd.pipeline.sentry_topics import OutputMessage, profile_messages
 from profd.store.records import Organization, Project
 
 log = logging.getLogger(__name__)
@@ -161,9 +162,17 @@ def process_profile_task(
             event_id=task.event_id,
         )
     # One write for all of them; if it fails the message is retried, and keys make the
-    # retry count once.
-    context.outcomes.track_outcomes(task.outcomes)
+    # retry count once.  The messages Sentry's storage reads go out with them.
+    context.outcomes.track_outcomes(task.outcomes, output_messages(task))
     return task
+
+
+def output_messages(task: TaskRun) -> list[OutputMessage]:
+    """What vroom wrote for a stored profile; nothing for one that was not stored."""
+    if task.processed is None or task.stored is None or not task.context.outcomes.publishes:
+        return []
+    identity = task.message_id or task.processed.metadata.profile_id
+    return profile_messages(task.processed, task.context.topics, identity)
 
 
 @stage("payload")

@@ -135,6 +135,11 @@ class ProfileIndex(Protocol):
         was recorded already adds nothing (a redelivery); records without a key always add."""
         ...
 
+    def recorded_outcome_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of these idempotency keys are recorded: a task whose outcomes are there
+        already is a redelivery, whose output messages went out before them."""
+        ...
+
     def expire_outcomes(self, now: float, default_retention_days: int) -> int:
         """Delete outcomes past their organization's retention; how many went."""
         ...

@@ -312,6 +312,9 @@ def test_an_outcome_key_counts_once_and_outcomes_mark_their_projects(indexed: In
         [outcome(org.id, web.id, BASE, key="m/0"), outcome(org.id, web.id, BASE, key="m/1")]
     )
     index.record_outcomes([])
+    assert index.recorded_outcome_keys(["m/0", "m/1", "m/2"]) == {"m/0", "m/1"}
+    assert index.recorded_outcome_keys([]) == set()
+    assert index.recorded_outcome_keys([f"k/{n}" for n in range(2500)] + ["m/1"]) == {"m/1"}
     assert [(c.outcome, c.reason, c.times) for c in reads.outcome_counts(web.id)] == [
         (Outcome.ACCEPTED, None, 2)
     ]

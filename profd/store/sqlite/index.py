@@ -98,6 +98,18 @@ class SqliteIndex(OnDatabase):
 
     # -- outcomes and projects -----------------------------------------------------------
 
+    def recorded_outcome_keys(self, keys: Sequence[str]) -> set[str]:
+        found: set[str] = set()
+        # SQLite binds at most 32,766 variables a statement.
+        for start in range(0, len(keys), 1000):
+            batch = list(keys[start : start + 1000])
+            rows = self._db.query(
+                f"SELECT idempotency_key FROM outcomes WHERE idempotency_key IN ({','.join('?' * len(batch))})",
+                batch,
+            )
+            found.update(str(row[0]) for row in rows)
+        return found
+
     def record_outcomes(self, records: Sequence[OutcomeRecord]) -> None:
         # One transaction: an envelope's rejections cost one write.
         if not records:
