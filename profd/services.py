@@ -6,7 +6,8 @@ a scheme no function knows is refused with its name:
 - `directory_url`, `index_url`: ``sqlite:///<path>`` (profd.store.sqlite).  Both name the
   same file by default, which then holds both (one connection).
 - `blob_url`: obstore's URLs: ``file://``, ``memory://``, ``s3://``, ``gs://``, ``az://`` ...
-- `bus_url`: ``sqlite:///<path>`` (profd.bus.sqlite_queue).
+- `bus_url`: ``sqlite:///<path>`` (profd.bus.sqlite_queue), or
+  ``kafka://host:port[,host:port]?topic=profiles`` (profd.bus.kafka).
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from profd.bus.kafka import KafkaBus
+from profd.bus.protocol import Bus
 from profd.bus.sqlite_queue import SqliteQueue
 from profd.bus.worker import CONSUMER_GROUP
 from profd.ingest.endpoint import EnvelopeEndpoint
@@ -92,10 +95,26 @@ def open_blobs(url: str) -> BlobStore:
     raise UnknownBackend("blob_url", url, BLOB_SCHEMES)
 
 
-def open_bus(url: str) -> SqliteQueue:
+def open_bus(url: str, settings: Settings | None = None) -> Bus:
     if _scheme(url) == "sqlite":
         return SqliteQueue(sqlite_path(url))
-    raise UnknownBackend("bus_url", url, ("sqlite",))
+    if _scheme(url) == "kafka":
+        settings = settings or Settings()
+        # The topics workers write for Sentry's storage are created with the bus's own.
+        output = (
+            settings.topic_processed_profiles,
+            settings.topic_call_trees,
+            settings.topic_profile_chunks,
+            settings.topic_outcomes,
+        )
+        return KafkaBus(
+            url,
+            partitions=settings.bus_partitions,
+            ack_timeout=settings.bus_ack_timeout,
+            lag_cache_seconds=settings.bus_lag_cache_seconds,
+            other_topics=output,
+        )
+    raise UnknownBackend("bus_url", url, ("sqlite", "kafka"))
 
 
 @dataclass
@@ -108,7 +127,7 @@ class Services:
     profiles: ProfileStore
     symbolicator: Symbolicator
     outcomes: OutcomeTracker
-    queue: SqliteQueue
+    queue: Bus
     symbols: SymbolStore
 
     def task_context(self) -> TaskContext:
@@ -197,5 +216,5 @@ def open_services(settings: Settings) -> Services:
         symbolicator=LocalSymbolicator(symbols),
         symbols=symbols,
         outcomes=OutcomeTracker(index),
-        queue=open_bus(settings.bus_url),
+        queue=open_bus(settings.bus_url, settings),
     )

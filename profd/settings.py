@@ -36,6 +36,13 @@ class Settings(msgspec.Struct, kw_only=True):
     # How SDKs reach this server, for the DSNs profd prints [default: http://host:port].
     public_url: str | None = None
     # Sentry's option profiling.profile_metrics.unsampled_profiles.enabled.
+    # A Kafka bus (bus_url kafka://host:port[,host:port]?topic=profiles): the partitions of
+    # each topic profd creates when the broker lacks it, how long ingest waits for the
+    # broker's acknowledgement before answering 503, and how old the consumer group's lag
+    # (the 429 check, readiness) may be, in seconds: it is read at most that often.
+    bus_partitions: int = 8
+    bus_ack_timeout: float = 5.0
+    bus_lag_cache_seconds: float = 2.0
     unsampled_profiles_enabled: bool = False
     # Retention for organizations without their own setting.
     default_retention_days: int = 90
@@ -74,6 +81,10 @@ class Settings(msgspec.Struct, kw_only=True):
     def __post_init__(self) -> None:
         data_dir = Path(self.data_dir)
         self.index_url = self.index_url or sqlite_url(data_dir / "index.sqlite3")
+    # Workers commit offsets after this many handled messages or this many seconds, whichever
+    # comes first: one commit per batch, and at most a batch handled again after a crash.
+    worker_commit_messages: int = 100
+    worker_commit_seconds: float = 1.0
         self.directory_url = self.directory_url or sqlite_url(data_dir / "index.sqlite3")
         self.bus_url = self.bus_url or sqlite_url(data_dir / "bus.sqlite3")
 

@@ -55,7 +55,7 @@ def test_sqlite_urls_name_relative_and_absolute_files() -> None:
     [
         (open_index, "clickhouse://localhost/profd", "index_url"),
         (open_directory, "postgresql://localhost/profd", "directory_url"),
-        (open_bus, "kafka://localhost:9092", "bus_url"),
+        (open_bus, "amqp://localhost:5672", "bus_url"),
         (open_blobs, "ftp://example.com/blobs", "blob_url"),
         (open_index, "/no/scheme.sqlite3", "index_url"),
     ],
