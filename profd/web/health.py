@@ -17,8 +17,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 
-from profd.bus.dead_letters import dead_letters
-from profd.bus.worker import CONSUMER_GROUP
+from profd.bus.dead_letters import REDRIVE_GROUP
+from profd.bus.worker import CONSUMER_GROUP, DEAD_LETTER_TOPIC
 from profd.errors import BackendUnavailable
 from profd.formats.message import TOPIC
 from profd.metrics import exposition
@@ -35,7 +35,9 @@ class QueueCollector(Collector):
     def collect(self) -> Iterator[Metric]:
         try:
             depth = self.services.queue.pending(TOPIC, CONSUMER_GROUP)
-            letters = len(dead_letters(self.services.queue))
+            # The re-drive group's lag: cheap on every bus (reading the letters themselves
+            # would join a Kafka consumer group on every scrape).
+            letters = self.services.queue.pending(DEAD_LETTER_TOPIC, REDRIVE_GROUP)
         except BackendUnavailable:
             return
         yield GaugeMetricFamily("profd_queue_depth", "Messages the workers have not committed", value=depth)
