@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 
+from arroyo.commit import CommitPolicy
+
 from profd.bus.worker import CONSUMER_GROUP, Retries, Worker
 from profd.formats.message import Headers, sampled_from_headers
 from profd.logs import handling
@@ -44,6 +46,7 @@ def pipeline_worker(services: Services) -> Worker:
         retries=Retries(settings.worker_max_attempts, settings.worker_retry_backoff),
         on_retry=retried,
         on_dead_letter=dead_lettered,
+        commit_policy=CommitPolicy(settings.worker_commit_seconds, settings.worker_commit_messages),
     )
 
 

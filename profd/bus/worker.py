@@ -23,7 +23,7 @@ from typing import Protocol
 
 from arroyo.backends.abstract import Consumer
 from arroyo.backends.kafka import KafkaPayload
-from arroyo.commit import IMMEDIATE
+from arroyo.commit import IMMEDIATE, CommitPolicy
 from arroyo.processing import StreamProcessor
 from arroyo.processing.strategies import (
     CommitOffsets,
@@ -139,13 +139,15 @@ class Worker:
         retries: Retries | None = None,
         on_retry: Callable[[str], None] = lambda _: None,
         on_dead_letter: Callable[[str], None] = lambda _: None,
+        commit_policy: CommitPolicy = IMMEDIATE,
     ) -> None:
         self.stopping = threading.Event()
         factory = HandleMessages(
             handle, dead_letters, retries or Retries(), self.stopping, on_retry, on_dead_letter
         )
-        # Commits after every message: redelivery is bounded to one message.
-        self.processor = StreamProcessor(consumer, Topic(TOPIC), factory, commit_policy=IMMEDIATE)
+        # Only what the handler finished is ever committed; the policy says how many such
+        # offsets are committed at once (IMMEDIATE: each, so a crash repeats one message).
+        self.processor = StreamProcessor(consumer, Topic(TOPIC), factory, commit_policy=commit_policy)
 
     def run(self) -> None:
         self.processor.run()
