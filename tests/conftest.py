@@ -8,6 +8,7 @@ import pytest
 
 from profd.services import Services, open_services
 from profd.settings import Settings
+from tests.kafka_broker import kafka_broker  # noqa: F401  (a session fixture: tansu on loopback)
 
 # Sentry's upstream fixtures and our SDK captures live beside the repository, never in it
 # (PROFD_SHARED_DIR points elsewhere when the checkout is not next to them).
@@ -16,10 +17,16 @@ SHARED = Path(os.environ.get("PROFD_SHARED_DIR") or Path(__file__).resolve().par
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Whole-system tests (a live server, real clients) are `e2e`; the rest are `unit`.
-    Tests that also need npm or a browser say so themselves (`npm`, `browser`)."""
+    Tests that also need npm or a browser say so themselves (`npm`, `browser`); tests on a
+    Kafka broker are `kafka`, not `unit` (they start one)."""
     e2e = Path(__file__).parent / "e2e"
     for item in items:
-        item.add_marker(pytest.mark.e2e if e2e in Path(str(item.path)).parents else pytest.mark.unit)
+        if e2e in Path(str(item.path)).parents:
+            item.add_marker(pytest.mark.e2e)
+        elif "kafka_broker" in getattr(item, "fixturenames", ()) or item.get_closest_marker("kafka"):
+            item.add_marker(pytest.mark.kafka)
+        else:
+            item.add_marker(pytest.mark.unit)
 
 
 def shared_file(relative: str) -> Path:
