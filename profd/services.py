@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 from profd.bus.kafka import KafkaBus
@@ -89,10 +90,27 @@ def open_reads(url: str, opened: Opened | None = None) -> ProfileReads:
     raise UnknownBackend("index_url", url, ("sqlite",))
 
 
-def open_blobs(url: str) -> BlobStore:
+def open_blobs(url: str, settings: Settings | None = None, setting: str = "blob_url") -> ObjectStore:
     if _scheme(url) in BLOB_SCHEMES:
-        return ObjectStore(url)
-    raise UnknownBackend("blob_url", url, BLOB_SCHEMES)
+        return ObjectStore(url, **object_store_options(url, settings or Settings()))
+    raise UnknownBackend(setting, url, BLOB_SCHEMES)
+
+
+def object_store_options(url: str, settings: Settings) -> dict[str, Any]:
+    """obstore's options for an S3 URL from the blob_* settings; obstore itself reads the
+    AWS_* environment variables (and GOOGLE_*, AZURE_* for the other stores)."""
+    if _scheme(url) not in ("s3", "s3a"):
+        return {}
+    config = {
+        "endpoint": settings.blob_endpoint,
+        "region": settings.blob_region,
+        "access_key_id": settings.blob_access_key_id,
+        "secret_access_key": settings.blob_secret_access_key,
+    }
+    options: dict[str, Any] = {name: value for name, value in config.items() if value}
+    if (settings.blob_endpoint or "").startswith("http://"):
+        options["client_options"] = {"allow_http": True}
+    return options
 
 
 def open_bus(url: str, settings: Settings | None = None) -> Bus:
@@ -197,7 +215,7 @@ def open_services(settings: Settings) -> Services:
             f"directory_url {settings.directory_url!r} and index_url {settings.index_url!r} must name"
             " the same SQLite file"
         )
-    blobs = open_blobs(settings.blob_store_url)
+    blobs = open_blobs(settings.blob_store_url, settings)
     symbols = SymbolStore(
         settings.data_dir / "symbols",
         UploadLimits(

@@ -16,6 +16,18 @@ class Settings(msgspec.Struct, kw_only=True):
     data_dir: Path = Path("profd-data")
     # Object storage for profile blobs; obstore URL (file://, s3://, gs://, az://).
     blob_url: str | None = None
+    # Uploaded debug files, source bundles and their chunks, and the symcaches built from them
+    # [default: <blob_url>/symbols, or <data_dir>/symbols without a blob_url].  Where it is not
+    # a local directory, <data_dir>/symbols/cache holds copies of what this node has used.
+    symbols_url: str | None = None
+    # Both stores' credentials, endpoint and region come from the usual environment variables
+    # (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_ENDPOINT, AWS_REGION, AWS_ALLOW_HTTP;
+    # GOOGLE_* and AZURE_* for gs:// and az://).  For an S3-compatible server (MinIO, SeaweedFS)
+    # these settings say the same and take precedence; an http:// endpoint allows plain HTTP.
+    blob_endpoint: str | None = None
+    blob_region: str | None = None
+    blob_access_key_id: str | None = None
+    blob_secret_access_key: str | None = None
     # Where the other backends live ("" = under data_dir).  SQLite files are sqlite:///<path>:
     # a relative path after the third slash, an absolute one after a fourth.
     # Profiles, their rollups and outcomes [default: sqlite:///<data_dir>/index.sqlite3].
@@ -24,6 +36,13 @@ class Settings(msgspec.Struct, kw_only=True):
     directory_url: str = ""
     # The bus from ingest to the worker [default: sqlite:///<data_dir>/bus.sqlite3].
     bus_url: str = ""
+    # A Kafka bus (bus_url kafka://host:port[,host:port]?topic=profiles): the partitions of
+    # each topic profd creates when the broker lacks it, how long ingest waits for the
+    # broker's acknowledgement before answering 503, and how old the consumer group's lag
+    # (the 429 check, readiness) may be, in seconds: it is read at most that often.
+    bus_partitions: int = 8
+    bus_ack_timeout: float = 5.0
+    bus_lag_cache_seconds: float = 2.0
     # With a Kafka bus, workers also write what vroom wrote, to these topics, for a Sentry or
     # Snuba storage layer to consume (profd.pipeline.sentry_topics).
     topic_processed_profiles: str = "processed-profiles"
@@ -36,13 +55,6 @@ class Settings(msgspec.Struct, kw_only=True):
     # How SDKs reach this server, for the DSNs profd prints [default: http://host:port].
     public_url: str | None = None
     # Sentry's option profiling.profile_metrics.unsampled_profiles.enabled.
-    # A Kafka bus (bus_url kafka://host:port[,host:port]?topic=profiles): the partitions of
-    # each topic profd creates when the broker lacks it, how long ingest waits for the
-    # broker's acknowledgement before answering 503, and how old the consumer group's lag
-    # (the 429 check, readiness) may be, in seconds: it is read at most that often.
-    bus_partitions: int = 8
-    bus_ack_timeout: float = 5.0
-    bus_lag_cache_seconds: float = 2.0
     unsampled_profiles_enabled: bool = False
     # Retention for organizations without their own setting.
     default_retention_days: int = 90
@@ -69,6 +81,10 @@ class Settings(msgspec.Struct, kw_only=True):
     # `worker_retry_backoff` seconds (at most 30 s), before it goes to the dead-letter topic.
     worker_max_attempts: int = 8
     worker_retry_backoff: float = 0.5
+    # Workers commit offsets after this many handled messages or this many seconds, whichever
+    # comes first: one commit per batch, and at most a batch handled again after a crash.
+    worker_commit_messages: int = 100
+    worker_commit_seconds: float = 1.0
     # /health/ready turns red when more messages than this wait for the workers.
     ready_max_lag: int = 5_000
     # ... and when the data directory's disk has less free space than this (bytes): the
@@ -81,10 +97,6 @@ class Settings(msgspec.Struct, kw_only=True):
     def __post_init__(self) -> None:
         data_dir = Path(self.data_dir)
         self.index_url = self.index_url or sqlite_url(data_dir / "index.sqlite3")
-    # Workers commit offsets after this many handled messages or this many seconds, whichever
-    # comes first: one commit per batch, and at most a batch handled again after a crash.
-    worker_commit_messages: int = 100
-    worker_commit_seconds: float = 1.0
         self.directory_url = self.directory_url or sqlite_url(data_dir / "index.sqlite3")
         self.bus_url = self.bus_url or sqlite_url(data_dir / "bus.sqlite3")
 
@@ -95,6 +107,14 @@ class Settings(msgspec.Struct, kw_only=True):
     @property
     def blob_store_url(self) -> str:
         return self.blob_url or (self.data_dir / "blobs").resolve().as_uri()
+
+    @property
+    def symbols_store_url(self) -> str:
+        if self.symbols_url:
+            return self.symbols_url
+        if self.blob_url:
+            return self.blob_url.rstrip("/") + "/symbols"
+        return (self.data_dir / "symbols").resolve().as_uri()
 
     @classmethod
     def load(cls, **overrides: Any) -> Settings:

@@ -9,6 +9,7 @@ import pytest
 from profd.services import Services, open_services
 from profd.settings import Settings
 from tests.kafka_broker import kafka_broker  # noqa: F401  (a session fixture: tansu on loopback)
+from tests.servers.s3rver import s3rver_server  # noqa: F401  (a session fixture for every test)
 
 # Sentry's upstream fixtures and our SDK captures live beside the repository, never in it
 # (PROFD_SHARED_DIR points elsewhere when the checkout is not next to them).

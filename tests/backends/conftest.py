@@ -11,12 +11,14 @@ from typing import NamedTuple
 import pytest
 
 from profd.services import Opened, open_blobs, open_directory, open_index, open_reads
+from profd.settings import Settings
 from profd.store.protocols import BlobStore, Directory, ProfileIndex, ProfileReads
+from tests.servers.s3rver import S3rver
 
 # (index_url, directory_url): the directory an index sets `has_profiles` in.
 INDEXES = {"sqlite": ("sqlite:///{tmp}/index.sqlite3", "sqlite:///{tmp}/index.sqlite3")}
 DIRECTORIES = {"sqlite": "sqlite:///{tmp}/index.sqlite3"}
-BLOBS = {"file": "file://{tmp}/blobs", "memory": "memory:///"}
+BLOBS = {"file": "file://{tmp}/blobs", "memory": "memory:///", "s3": "s3rver"}
 
 
 class Indexed(NamedTuple):
@@ -54,6 +56,12 @@ def open_indexed(name: str, tmp_path: Path) -> Iterator[Indexed]:
         backend.close()
 
 
-@pytest.fixture(params=sorted(BLOBS))
+@pytest.fixture(
+    params=[pytest.param(name, marks=[pytest.mark.npm] * (name == "s3")) for name in sorted(BLOBS)]
+)
 def blobs(request: pytest.FixtureRequest, tmp_path: Path) -> BlobStore:
+    if request.param == "s3":
+        # The session's s3rver, a fresh prefix of its bucket for each test.
+        s3rver: S3rver = request.getfixturevalue("s3rver_server")
+        return open_blobs(s3rver.url(), Settings.load(data_dir=tmp_path, **s3rver.settings()))
     return open_blobs(_url(BLOBS[request.param], tmp_path))
