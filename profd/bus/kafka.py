@@ -294,4 +294,9 @@ class KafkaBus:
         return _GroupConsumer(configuration, self.topic_name)
 
     def close(self) -> None:
-        self._producer.close().result(timeout=self.ack_timeout + 1.0)
+        # Every message produced was acknowledged or given up on already (produce_many
+        # waits), so this only stops the producer's thread.
+        try:
+            self._producer.close().result(timeout=self.ack_timeout + 1.0)
+        except TimeoutError:
+            log.warning("the Kafka producer did not stop within %g s", self.ack_timeout + 1.0)
