@@ -313,11 +313,16 @@ def dlq_list(
             print(msgspec.json.encode(letter).decode())
     else:
         table = Table(
-            "offset", "dead-lettered", "from", "attempts", "reason", title=f"{len(letters)} dead letters"
+            "partition/offset",
+            "dead-lettered",
+            "from",
+            "attempts",
+            "reason",
+            title=f"{len(letters)} dead letters",
         )
         for letter in letters:
             table.add_row(
-                str(letter.offset),
+                f"{letter.partition}/{letter.offset}",
                 letter.dead_lettered.isoformat(timespec="seconds"),
                 letter.source,
                 str(letter.attempts),
