@@ -6,6 +6,7 @@ a scheme no function knows is refused with its name:
 - `directory_url`, `index_url`: ``sqlite:///<path>`` (profd.store.sqlite).  Both name the
   same file by default, which then holds both (one connection).
 - `blob_url`: obstore's URLs: ``file://``, ``memory://``, ``s3://``, ``gs://``, ``az://`` ...
+  `symbols_url` too (profd.symbols.objects), beside the blobs unless set.
 - `bus_url`: ``sqlite:///<path>`` (profd.bus.sqlite_queue), or
   ``kafka://host:port[,host:port]?topic=profiles`` (profd.bus.kafka).
 """
@@ -32,6 +33,7 @@ from profd.store.protocols import BlobStore, Directory, ProfileIndex, ProfileRea
 from profd.store.records import Organization, Project, ProjectKey
 from profd.store.sqlite import SqliteBackend
 from profd.symbols.contract import Symbolicator
+from profd.symbols.objects import SymbolObjects
 from profd.symbols.store import SymbolStore, UploadLimits
 from profd.symbols.symbolicator import LocalSymbolicator
 
@@ -217,13 +219,20 @@ def open_services(settings: Settings) -> Services:
         )
     blobs = open_blobs(settings.blob_store_url, settings)
     symbols = SymbolStore(
-        settings.data_dir / "symbols",
+        SymbolObjects(
+            open_blobs(settings.symbols_store_url, settings, "symbols_url"),
+            settings.data_dir / "symbols" / "cache",
+        ),
+        sqlite_path(settings.directory_url),
         UploadLimits(
             chunk_size=settings.upload_chunk_size,
             max_request_size=settings.upload_max_request_size,
             max_file_size=settings.upload_max_file_size,
         ),
     )
+    legacy_index = settings.data_dir / "symbols" / "symbols.sqlite3"
+    if legacy_index.exists():
+        symbols.adopt_index(legacy_index)
     return Services(
         settings=settings,
         directory=directory,

@@ -1,7 +1,7 @@
 """Native symbolication: instruction addresses to functions, files and lines (with inlines).
 
 An address is looked up in the image that contains it, in a symcache built once from the
-uploaded debug file (kept on disk beside it, and the most recent ones in memory).  A frame
+uploaded debug file (stored beside it for every node, and the most recent ones in memory).  A frame
 that is not a stack's leaf holds a return address, so the call instruction before it is
 looked up, as Symbolicator does unless told ``adjust_instruction_addr: false``.  Inlined
 callees come back as extra frames before their caller, sharing the frame's
@@ -13,6 +13,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections import OrderedDict
+from pathlib import Path
 from typing import Any
 
 from profd.metrics import METRICS
@@ -111,16 +112,17 @@ class NativeSymbolicator:
                 METRICS.symbol_cache.labels("symcache", "hit").inc()
                 self._symcaches.move_to_end(file.checksum)
                 return cached
-            path = self.store.path(file).with_suffix(".symcache")
-            METRICS.symbol_cache.labels("symcache", "disk" if path.exists() else "miss").inc()
-            if path.exists():
-                cached = symcache.SymCache.open(str(path))
-            else:
+            # Built once, by whichever node needs it first, and stored beside its debug file.
+            version = symcache.SYMCACHE_LATEST_VERSION
+            path = self.store.symcache(file, version)
+            METRICS.symbol_cache.labels("symcache", "miss" if path is None else "disk").inc()
+            if path is None:
                 archive = debuginfo.Archive.open(str(self.store.path(file)))
                 obj = archive.get_object(debug_id=file.debug_id) or next(iter(archive.iter_objects()))
-                cached = obj.make_symcache()
-                with path.open("wb") as out:
-                    cached.dump_into(out)
+                with self.store.objects.temporary() as out:
+                    obj.make_symcache().dump_into(out)
+                path = self.store.keep_symcache(file, version, Path(out.name))
+            cached = symcache.SymCache.open(str(path))
             self._symcaches[file.checksum] = cached
             while len(self._symcaches) > SYMCACHES_KEPT:
                 self._symcaches.popitem(last=False)

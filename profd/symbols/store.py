@@ -2,25 +2,24 @@
 
 sentry-cli sends files in chunks named by their SHA-1, then asks for each file to be
 assembled from its chunks.  A chunk's name is the only client input that ever becomes part of
-a path, and only once it is exactly 40 lowercase hex characters (`chunk_name`).  Chunks are
-inflated, hashed and written as they arrive, never past `UploadLimits.chunk_size`.  A file is
-assembled only when every chunk is present: streamed chunk by chunk into a temporary file
-while hashed, checked against its own SHA-1, recognised (ProGuard mapping, or an object file
-symbolic can read) and only then moved into place and indexed, so nothing half-written is ever
+a key or path, and only once it is exactly 40 lowercase hex characters (`chunk_name`).  Chunks
+are inflated, hashed and written as they arrive, never past `UploadLimits.chunk_size`, and
+stored (profd.symbols.objects: object storage every node sees) once they match their name.  A
+file is assembled only when every chunk is present: streamed chunk by chunk into a temporary
+file while hashed, checked against its own SHA-1, recognised (ProGuard mapping, or an object
+file symbolic can read) and only then stored and indexed, so nothing half-written is ever
 visible.  Files are indexed per project by the id a profile refers to them with: the ProGuard
-UUID or the debug id.  Chunks are only needed until their file is assembled:
+UUID or the debug id; the index is a few tables in the directory's SQLite file, so every node
+sharing the directory finds them.  Chunks are only needed until their file is assembled:
 `collect_garbage` removes them, and what an interrupted write left, after a day.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import hashlib
-import os
-import re
 import sqlite3
-import stat
-import tempfile
 import threading
 import time
 import uuid
@@ -35,6 +34,19 @@ import msgspec
 
 from profd.formats.encoding import Decoder
 from profd.formats.errors import FormatError
+from profd.symbols.objects import (
+    BLOCK_SIZE,
+    PARTIAL_PREFIX,
+    BadChunkName,
+    SymbolObjects,
+    UnreadableFile,
+    chunk_key,
+    chunk_name,
+    file_blocks,
+    file_key,
+)
+
+__all__ = ["BLOCK_SIZE", "PARTIAL_PREFIX", "BadChunkName", "chunk_name"]
 
 # The namespace ProGuard UUIDs are derived in: uuid5(uuid5(DNS, "guardsquare.com"), text).
 PROGUARD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "guardsquare.com")
@@ -74,12 +86,6 @@ class UploadLimits:
         """
         return self.max_request_size + self.max_request_size // 1024 + self.chunks_per_request * 1024
 
-
-# Files being written (chunks, assembled files) are named so until they are complete.
-PARTIAL_PREFIX = ".partial-"
-# Files are read and written in blocks this big: nothing holds a whole file.
-BLOCK_SIZE = 1 * MIB
-_CHUNK_NAME = re.compile(r"[0-9a-f]{40}")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS debug_files (
@@ -141,11 +147,6 @@ class BadDebugFile(ValueError):
     """What was uploaded is not what it claims to be: the upload fails (``error``, HTTP 400)."""
 
 
-class BadChunkName(ValueError):
-    """A chunk or file named by anything but a SHA-1 in lowercase hex: refused (HTTP 400)
-    before any path is built from it."""
-
-
 class TooLarge(ValueError):
     """An upload past one of `UploadLimits` (HTTP 413)."""
 
@@ -170,33 +171,22 @@ MAX_BUNDLE_BYTES = 1024 * MIB
 MAX_MANIFEST_BYTES = 64 * MIB
 
 
-def chunk_name(checksum: object) -> str:
-    """`checksum` as a file name, if it is a SHA-1 in lowercase hex (what sentry-cli sends)."""
-    if not isinstance(checksum, str) or _CHUNK_NAME.fullmatch(checksum) is None:
-        shown = repr(checksum)
-        shown = shown if len(shown) <= 60 else shown[:57] + "..."
-        raise BadChunkName(f"chunks are named by their SHA-1 in 40 lowercase hex characters, not {shown}")
-    return checksum
-
-
 class ChunkWriter:
     """One chunk as it arrives: inflated if gzip (never past `max_size`), hashed and written to
-    a temporary file beside the chunks, kept under its name only if that name is its SHA-1.
+    a temporary file, stored under its name only if that name is its SHA-1.
 
     Call `finish` when the chunk is complete, or `abort`; both remove the temporary file.
     """
 
-    def __init__(self, directory: Path, checksum: str, max_size: int, *, gzip: bool) -> None:
+    def __init__(self, objects: SymbolObjects, checksum: str, max_size: int, *, gzip: bool) -> None:
         self.name = chunk_name(checksum)
         self.max_size = max_size
         self.size = 0
-        self._path = directory / self.name
+        self._objects = objects
         self._sha1 = hashlib.sha1()
         self._gzip = Decoder("gzip", max_size) if gzip else None
         # Open across many writes, closed by finish or abort.
-        self._file: IO[bytes] | None = tempfile.NamedTemporaryFile(  # noqa: SIM115
-            dir=directory, prefix=PARTIAL_PREFIX, delete=False
-        )
+        self._file: IO[bytes] | None = objects.temporary()
 
     def write(self, data: bytes) -> None:
         try:
@@ -223,8 +213,9 @@ class ChunkWriter:
                 raise BadDebugFile(f"chunk {self.name} does not match its SHA-1")
             assert self._file is not None, "the chunk was aborted"
             self._file.close()
-            os.replace(self._file.name, self._path)
-            self._file = None
+            temporary, self._file = Path(self._file.name), None
+            # Assembly reads chunks from the store, wherever it runs: no local copy is kept.
+            self._objects.keep(chunk_key(self.name), temporary, cache=False)
         finally:
             self.abort()
 
@@ -244,15 +235,12 @@ class ChunkWriter:
 
 
 class SymbolStore:
-    def __init__(self, root: Path, limits: UploadLimits | None = None) -> None:
-        self.root = root
+    def __init__(self, objects: SymbolObjects, index: Path, limits: UploadLimits | None = None) -> None:
+        """Files in `objects`; their index in the SQLite file `index` (the directory's)."""
+        self.objects = objects
         self.limits = limits or UploadLimits()
-        self.chunks = root / "chunks"
-        self.files = root / "files"
-        self.chunks.mkdir(parents=True, exist_ok=True)
-        self.files.mkdir(parents=True, exist_ok=True)
         self._lock = threading.RLock()
-        self._db = sqlite3.connect(root / "symbols.sqlite3", check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(index, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA busy_timeout=10000")
         self._db.executescript(_SCHEMA)
@@ -261,12 +249,26 @@ class SymbolStore:
         with self._lock:
             self._db.close()
 
+    def adopt_index(self, legacy: Path) -> None:
+        """Take in the rows of an index kept apart by earlier versions (<data_dir>/symbols/
+        symbols.sqlite3), then set that file aside, so an upgraded node finds what it had."""
+        with self._lock:
+            self._db.execute("ATTACH DATABASE ? AS legacy", (str(legacy),))
+            try:
+                with self._db:
+                    self._db.execute("BEGIN")
+                    for table in ("debug_files", "artifact_files", "failures"):
+                        self._db.execute(f"INSERT OR IGNORE INTO main.{table} SELECT * FROM legacy.{table}")
+            finally:
+                self._db.execute("DETACH DATABASE legacy")
+        legacy.rename(legacy.with_name(legacy.name + ".adopted"))
+
     # -- chunks ----------------------------------------------------------------------------
 
     def chunk_writer(self, checksum: str, *, gzip: bool = False, max_size: int | None = None) -> ChunkWriter:
         """A chunk to write as it arrives; BadChunkName before anything is created."""
         limit = self.limits.chunk_size if max_size is None else min(max_size, self.limits.chunk_size)
-        return ChunkWriter(self.chunks, checksum, limit, gzip=gzip)
+        return ChunkWriter(self.objects, checksum, limit, gzip=gzip)
 
     def put_chunk(self, checksum: str, data: bytes, *, gzip: bool = False) -> None:
         """Keep one uploaded chunk; its name must be its SHA-1."""
@@ -275,42 +277,17 @@ class SymbolStore:
         writer.finish()
 
     def missing_chunks(self, checksums: list[str]) -> list[str]:
-        """The chunks not uploaded yet.  Those present are touched: the file they are part of
-        is being uploaded now, so `collect_garbage` must not take them yet."""
-        missing = []
-        for name in [chunk_name(c) for c in checksums]:
-            path = self.chunks / name
-            try:
-                if not stat.S_ISREG(os.lstat(path).st_mode):
-                    raise FileNotFoundError(path)
-                os.utime(path)
-            except FileNotFoundError:
-                missing.append(name)
-        return missing
+        """The chunks not uploaded yet."""
+        names = [chunk_name(c) for c in checksums]
+        return [name for name in names if not self.objects.exists(chunk_key(name))]
 
     def collect_garbage(self, now: float | None = None, max_age: float = 86400) -> int:
         """Remove chunks, and files an interrupted write left, older than `max_age` seconds.
 
         A chunk is only needed until its file is assembled, which sentry-cli asks for right
-        after uploading it.  Returns how many files were removed.
+        after uploading it.  Returns how many were removed.
         """
-        now = time.time() if now is None else now
-        removed = 0
-        for directory, everything in ((self.chunks, True), (self.files, False)):
-            with os.scandir(directory) as entries:
-                for entry in entries:
-                    # "tmp": what this store's writes left before they were named PARTIAL_PREFIX.
-                    if not (everything or entry.name.startswith((PARTIAL_PREFIX, "tmp"))):
-                        continue
-                    try:
-                        if not entry.is_file(follow_symlinks=False):
-                            continue
-                        if now - entry.stat(follow_symlinks=False).st_mtime > max_age:
-                            os.unlink(entry.path)
-                            removed += 1
-                    except FileNotFoundError:
-                        continue
-        return removed
+        return self.objects.collect_garbage(now, max_age)
 
     # -- files -----------------------------------------------------------------------------
 
@@ -329,7 +306,7 @@ class SymbolStore:
             with self._assembled(chunks, checksum) as temporary:
                 kind, file_debug_id, code_id, arch = identify(name, temporary)
                 size = temporary.stat().st_size
-                os.replace(temporary, self.files / checksum)
+                self.objects.keep(file_key(checksum), temporary)
         except FileNotFoundError:  # a chunk collected since it was found
             return AssembleResult("not_found", self.missing_chunks(chunks))
         except BadDebugFile as e:
@@ -354,7 +331,7 @@ class SymbolStore:
         try:
             with self._assembled(chunks, checksum) as temporary:
                 manifest = read_bundle_manifest(temporary)
-                os.replace(temporary, self.files / f"{checksum}.zip")
+                self.objects.keep(file_key(checksum, ".zip"), temporary)
         except FileNotFoundError:  # a chunk collected since it was found
             return AssembleResult("not_found", self.missing_chunks(chunks))
         except BadDebugFile as e:
@@ -419,7 +396,7 @@ class SymbolStore:
         return None
 
     def artifact_bytes(self, file: ArtifactFile) -> bytes:
-        with zipfile.ZipFile(self.files / f"{chunk_name(file.bundle)}.zip") as bundle:
+        with zipfile.ZipFile(self.objects.path(file_key(file.bundle, ".zip"))) as bundle:
             return bundle.read(file.path)
 
     def _names(self, checksum: str, chunks: list[str]) -> tuple[str, list[str]]:
@@ -427,7 +404,7 @@ class SymbolStore:
         return chunk_name(checksum), [chunk_name(c) for c in chunks]
 
     def _assembled(self, chunks: list[str], checksum: str) -> _Assembly:
-        return _Assembly(self.chunks, self.files, chunks, checksum, self.limits.max_file_size)
+        return _Assembly(self.objects, chunks, checksum, self.limits.max_file_size)
 
     def failure(self, project_id: int, checksum: str) -> str | None:
         with self._lock:
@@ -444,7 +421,21 @@ class SymbolStore:
         return self._one("debug_id = ?", (project_id, normalize_id(debug_id)))
 
     def path(self, file: DebugFile) -> Path:
-        return self.files / chunk_name(file.checksum)
+        """The debug file, on this node's disk (fetched from the store on first use)."""
+        return self.objects.path(file_key(file.checksum))
+
+    def symcache(self, file: DebugFile, version: int) -> Path | None:
+        """The symcache (format `version`) a node built from `file` and stored, if any."""
+        key = file_key(file.checksum, f".v{version}.symcache")
+        with contextlib.suppress(FileNotFoundError):
+            return self.objects.path(key)
+        return None
+
+    def keep_symcache(self, file: DebugFile, version: int, temporary: Path) -> Path:
+        """Store a symcache built from `file` beside it, for every node; its local path."""
+        key = file_key(file.checksum, f".v{version}.symcache")
+        self.objects.keep(key, temporary)
+        return self.objects.path(key)
 
     def _one(self, where: str, params: tuple[object, ...]) -> DebugFile | None:
         with self._lock:
@@ -463,27 +454,27 @@ class SymbolStore:
 
 
 class _Assembly:
-    """``with``: the file its chunks make, streamed into a temporary file beside the files and
-    checked against its SHA-1; the temporary file is gone afterwards unless moved into place.
+    """``with``: the file its chunks make, streamed into a temporary file and checked against
+    its SHA-1; the temporary file is gone afterwards unless stored.
 
     Raises BadDebugFile for a file larger than `max_size` or not matching `checksum`, and
     FileNotFoundError for a chunk that is gone.
     """
 
-    def __init__(self, chunks_dir: Path, files_dir: Path, chunks: list[str], checksum: str, max_size: int):
-        self._sources = [chunks_dir / chunk_name(c) for c in chunks]
-        self._directory = files_dir
+    def __init__(self, objects: SymbolObjects, chunks: list[str], checksum: str, max_size: int):
+        self._objects = objects
+        self._sources = [chunk_key(c) for c in chunks]
         self._checksum = chunk_name(checksum)
         self._max_size = max_size
         self._path: Path | None = None
 
     def __enter__(self) -> Path:
         digest, size = hashlib.sha1(), 0
-        with tempfile.NamedTemporaryFile(dir=self._directory, prefix=PARTIAL_PREFIX, delete=False) as out:
+        with self._objects.temporary() as out:
             self._path = Path(out.name)
             try:
                 for source in self._sources:
-                    for block in _blocks(source):
+                    for block in _blocks(self._objects.blocks(source)):
                         size += len(block)
                         if size > self._max_size:
                             raise BadDebugFile(f"the assembled file is larger than {self._max_size} bytes")
@@ -505,25 +496,18 @@ class _Assembly:
             self._path.unlink(missing_ok=True)
 
 
-def _blocks(path: Path) -> Iterator[bytes]:
-    """A regular file's contents, block by block; never a symlink, device or directory."""
+def _blocks(blocks: Iterator[bytes]) -> Iterator[bytes]:
+    """`blocks`, with a local file that is not a regular one (a symlink) a BadDebugFile."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
-    except FileNotFoundError:
-        raise
-    except OSError as e:  # a symlink (ELOOP), or unreadable
-        raise BadDebugFile(f"{path.name} cannot be read: {e.strerror}") from None
-    with open(fd, "rb") as source:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise BadDebugFile(f"{path.name} is not a regular file")
-        while block := source.read(BLOCK_SIZE):
-            yield block
+        yield from blocks
+    except UnreadableFile as e:
+        raise BadDebugFile(str(e)) from None
 
 
 def identify(name: str, path: Path) -> tuple[str, str, str | None, str | None]:
     """(kind, debug id, code id, arch) of an uploaded file, or BadDebugFile."""
     if name.startswith("/proguard/") or name.endswith(".txt"):
-        return "proguard", _proguard_uuid(_blocks(path)), None, None
+        return "proguard", _proguard_uuid(_blocks(file_blocks(path))), None, None
     from symbolic import debuginfo
 
     try:

@@ -22,7 +22,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 
-from profd.errors import Refused
+from profd.errors import BackendUnavailable, Refused
 from profd.services import Services
 from profd.supervisor import Supervised
 from profd.web.api import api_routes
@@ -55,6 +55,13 @@ async def bad_parameters(request: Request, error: Exception) -> Response:
     assert isinstance(error, RequestValidationError)
     problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors())
     return JSONResponse({"detail": problems}, status_code=400)
+
+
+async def unavailable(request: Request, error: Exception) -> Response:
+    """A backend that is down (object storage during an upload, say) passes: 503, try again."""
+    assert isinstance(error, BackendUnavailable)
+    log.warning("%s %s: %s", request.method, request.url.path, error)
+    return JSONResponse({"detail": str(error)}, status_code=503, headers={"Retry-After": "10"})
 
 
 class _Revalidated(StaticFiles):
@@ -110,6 +117,7 @@ def create_app(
     app.include_router(upload_routes(services))
     app.include_router(api_routes(services))
     app.add_exception_handler(Refused, refused)
+    app.add_exception_handler(BackendUnavailable, unavailable)
     app.add_exception_handler(RequestValidationError, bad_parameters)
 
     app.include_router(health_routes(services, worker))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import time
 import tracemalloc
 import uuid
 import zlib
@@ -14,6 +15,7 @@ import _brotli
 import pytest
 from symbolic import debuginfo
 
+from profd.symbols.objects import chunk_key, file_key
 from profd.symbols.store import (
     BLOCK_SIZE,
     PARTIAL_PREFIX,
@@ -26,6 +28,7 @@ from profd.symbols.store import (
     chunk_name,
     identify,
 )
+from tests.symbols.conftest import MakeStore, local_store
 
 SMALL = UploadLimits(chunk_size=256 * 1024, max_file_size=64 * 1024 * 1024)
 DATA = b"a chunk" * 100
@@ -64,7 +67,7 @@ def put(store: SymbolStore, data: bytes, size: int) -> list[str]:
 
 @pytest.mark.parametrize("name", BAD_NAMES, ids=repr)
 def test_a_name_that_is_not_a_lowercase_sha1_touches_nothing(tmp_path: Path, name: str) -> None:
-    store = SymbolStore(tmp_path)
+    store = local_store(tmp_path)
     store.put_chunk(SHA1, DATA)
     before = listing(tmp_path)
     with pytest.raises(BadChunkName, match="40 lowercase hex characters"):
@@ -85,11 +88,13 @@ def test_a_name_that_is_not_a_lowercase_sha1_touches_nothing(tmp_path: Path, nam
     assert store.failure(1, SHA1) is None
 
 
-def test_a_file_of_many_chunks_is_assembled_as_the_whole_file_would_be(tmp_path: Path) -> None:
+def test_a_file_of_many_chunks_is_assembled_as_the_whole_file_would_be(
+    make_store: MakeStore, tmp_path: Path
+) -> None:
     data = Path(_brotli.__file__).read_bytes()
     assert len(data) > 4 * BLOCK_SIZE
     whole = next(iter(debuginfo.Archive.from_bytes(data).iter_objects()))
-    store = SymbolStore(tmp_path, SMALL)
+    store = make_store(SMALL)
     chunks = put(store, data, SMALL.chunk_size)
     checksum = hashlib.sha1(data).hexdigest()
     tracemalloc.start()
@@ -111,41 +116,46 @@ def test_a_file_of_many_chunks_is_assembled_as_the_whole_file_would_be(tmp_path:
     assert hashlib.sha1(store.path(file).read_bytes()).hexdigest() == checksum
     assert store.by_debug_id(1, str(whole.debug_id)) == file
     assert not [p for p in tmp_path.rglob(f"{PARTIAL_PREFIX}*")]
+    # Another node, its cache empty, reads the file from the store.
+    assert make_store(node="b").path(file).read_bytes() == data
 
 
-def test_chunks_that_do_not_make_the_named_file_are_an_error(tmp_path: Path) -> None:
-    store = SymbolStore(tmp_path, SMALL)
+def test_chunks_that_do_not_make_the_named_file_are_an_error(make_store: MakeStore, tmp_path: Path) -> None:
+    store = make_store(SMALL)
     text = b"a.B -> c:\n    void d() -> e\n" * 20_000
     chunks = put(store, text, SMALL.chunk_size)
-    result = store.assemble(1, hashlib.sha1(text + b"!").hexdigest(), "mapping.txt", chunks, None)
+    wrong = hashlib.sha1(text + b"!").hexdigest()
+    result = store.assemble(1, wrong, "mapping.txt", chunks, None)
     assert result.state == "error" and "checksum" in str(result.detail)
-    assert not list(store.files.iterdir())
+    assert not store.objects.exists(file_key(wrong))
     right = store.assemble(1, hashlib.sha1(text).hexdigest(), "mapping.txt", chunks, None)
     assert right.state == "ok" and right.file is not None
     assert right.file.debug_id == str(uuid.uuid5(PROGUARD_NAMESPACE, text.decode()))
     assert not [p for p in tmp_path.rglob(f"{PARTIAL_PREFIX}*")]
 
 
-def test_a_file_larger_than_max_file_size_is_an_error(tmp_path: Path) -> None:
-    store = SymbolStore(tmp_path, UploadLimits(chunk_size=1024, max_file_size=4096))
+def test_a_file_larger_than_max_file_size_is_an_error(make_store: MakeStore) -> None:
+    store = make_store(UploadLimits(chunk_size=1024, max_file_size=4096))
     data = os.urandom(5000)
     chunks = put(store, data, 1024)
     result = store.assemble(1, hashlib.sha1(data).hexdigest(), "prog", chunks, None)
     assert result.state == "error" and "larger than 4096" in str(result.detail)
-    assert not list(store.files.iterdir())
+    assert not store.objects.exists(file_key(hashlib.sha1(data).hexdigest()))
 
 
 def test_only_regular_files_are_chunks(tmp_path: Path) -> None:
-    store = SymbolStore(tmp_path)
+    # A local store only (obstore's local files follow symlinks; profd does not).
+    store = local_store(tmp_path)
     secret = tmp_path / "secret"
     secret.write_bytes(DATA)
-    (store.chunks / SHA1).symlink_to(secret)
+    (tmp_path / "chunks").mkdir()
+    (tmp_path / "chunks" / SHA1).symlink_to(secret)
     other = hashlib.sha1(b"other").hexdigest()
-    (store.chunks / other).mkdir()
+    (tmp_path / "chunks" / other).mkdir()
     assert store.missing_chunks([SHA1, other]) == [SHA1, other]
     assert store.assemble(1, SHA1, "prog", [SHA1], None).state == "not_found"
     with pytest.raises(BadDebugFile, match="cannot be read"):
-        identify("mapping.txt", store.chunks / SHA1)
+        identify("mapping.txt", tmp_path / "chunks" / SHA1)
 
 
 def test_a_proguard_mapping_is_identified_from_its_file(tmp_path: Path) -> None:
@@ -167,7 +177,7 @@ def test_a_proguard_mapping_is_identified_from_its_file(tmp_path: Path) -> None:
 
 
 def test_a_gzip_chunk_is_inflated_no_further_than_the_chunk_size(tmp_path: Path) -> None:
-    store = SymbolStore(tmp_path, SMALL)
+    store = local_store(tmp_path, SMALL)
     zeros = bytes(50 * 1024 * 1024)
     bomb = zlib.compress(zeros, wbits=31)
     writer = store.chunk_writer(hashlib.sha1(zeros).hexdigest(), gzip=True)
@@ -180,60 +190,64 @@ def test_a_gzip_chunk_is_inflated_no_further_than_the_chunk_size(tmp_path: Path)
     finally:
         tracemalloc.stop()
     assert peak < 4 * SMALL.chunk_size
-    assert listing(tmp_path) == {"chunks", "files"}
+    assert listing(tmp_path) == {"cache"}
 
 
-def test_gzip_chunks_arrive_in_any_pieces_and_members(tmp_path: Path) -> None:
-    store = SymbolStore(tmp_path, SMALL)
+def test_gzip_chunks_arrive_in_any_pieces_and_members(make_store: MakeStore, tmp_path: Path) -> None:
+    store = make_store(SMALL)
     data = os.urandom(1000) * 50
     two_members = zlib.compress(data[:7], wbits=31) + zlib.compress(data[7:], wbits=31)
     writer = store.chunk_writer(hashlib.sha1(data).hexdigest(), gzip=True)
     for byte in range(len(two_members)):
         writer.write(two_members[byte : byte + 1])
     writer.finish()
-    assert (store.chunks / hashlib.sha1(data).hexdigest()).read_bytes() == data
+    assert b"".join(store.objects.blocks(chunk_key(hashlib.sha1(data).hexdigest()))) == data
     truncated = store.chunk_writer(SHA1, gzip=True)
     truncated.write(zlib.compress(DATA, wbits=31)[:-4])
     with pytest.raises(BadDebugFile, match="ends in the middle"):
         truncated.finish()
     with pytest.raises(BadDebugFile, match="not valid gzip"):
         store.put_chunk(SHA1, b"not gzip at all", gzip=True)
-    assert not (store.chunks / SHA1).exists()
+    assert not store.objects.exists(chunk_key(SHA1))
     assert not [p for p in tmp_path.rglob(f"{PARTIAL_PREFIX}*")]
 
 
 def test_garbage_older_than_a_day_is_collected(tmp_path: Path) -> None:
-    store = SymbolStore(tmp_path)
+    store = local_store(tmp_path)
     now = 1_900_000_000.0
     old_chunk, new_chunk = hashlib.sha1(b"old").hexdigest(), hashlib.sha1(b"new").hexdigest()
     store.put_chunk(old_chunk, b"old")
     store.put_chunk(new_chunk, b"new")
-    old_partial = store.files / f"{PARTIAL_PREFIX}interrupted"
-    new_partial = store.chunks / f"{PARTIAL_PREFIX}uploading"
-    legacy = store.files / "tmpab12cd"  # what a write interrupted before this version left
-    assembled = store.files / hashlib.sha1(b"kept").hexdigest()
-    for path in (old_partial, new_partial, legacy, assembled):
+    (tmp_path / "files").mkdir()
+    old_partial = tmp_path / "cache" / f"{PARTIAL_PREFIX}interrupted"
+    new_partial = tmp_path / "cache" / f"{PARTIAL_PREFIX}uploading"
+    # What writes interrupted before this version left beside the files.
+    legacy = tmp_path / "files" / "tmpab12cd"
+    legacy_partial = tmp_path / "files" / f"{PARTIAL_PREFIX}interrupted"
+    assembled = tmp_path / "files" / hashlib.sha1(b"kept").hexdigest()
+    for path in (old_partial, new_partial, legacy, legacy_partial, assembled):
         path.write_bytes(b"x")
-    for path in (store.chunks / old_chunk, old_partial, legacy, assembled):
+    for path in (tmp_path / "chunks" / old_chunk, old_partial, legacy, legacy_partial, assembled):
         os.utime(path, (now - 86_401, now - 86_401))
-    for path in (store.chunks / new_chunk, new_partial):
+    for path in (tmp_path / "chunks" / new_chunk, new_partial):
         os.utime(path, (now - 3600, now - 3600))
-    assert store.collect_garbage(now=now) == 3
+    assert store.collect_garbage(now=now) == 4
     assert listing(tmp_path) == {
+        "cache",
         "chunks",
         "files",
         f"chunks/{new_chunk}",
-        f"chunks/{PARTIAL_PREFIX}uploading",
+        f"cache/{PARTIAL_PREFIX}uploading",
         f"files/{assembled.name}",
     }
     assert store.collect_garbage(now=now) == 0
     assert store.collect_garbage(now=now, max_age=60) == 2
 
 
-def test_chunks_asked_about_are_kept_for_another_day(tmp_path: Path) -> None:
-    store = SymbolStore(tmp_path)
+def test_chunks_are_collected_by_the_age_the_store_gives_them(make_store: MakeStore) -> None:
+    store = make_store()
     store.put_chunk(SHA1, DATA)
-    day_ago = os.stat(store.chunks / SHA1).st_mtime - 86_000
-    os.utime(store.chunks / SHA1, (day_ago, day_ago))
-    assert store.missing_chunks([SHA1]) == []
-    assert store.collect_garbage(now=day_ago + 86_400 + 1000) == 0
+    assert store.assemble(1, SHA1, "mapping.txt", [SHA1], None).state == "error"  # no arrow
+    assert store.collect_garbage() == 0
+    assert store.collect_garbage(now=time.time() + 86_400 + 60) == 1
+    assert store.missing_chunks([SHA1]) == [SHA1]
