@@ -18,8 +18,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from profd.store.blobs import BlobStore
 from profd.symbols.contract import NativeRequest, Scope
 from profd.symbols.native import demangle
+from profd.symbols.objects import SymbolObjects
 from profd.symbols.store import SymbolStore
 from profd.symbols.symbolicator import LocalSymbolicator
 
@@ -126,7 +128,9 @@ def main() -> None:
             f" {ADDRESSES / remap_seconds:.0f} remaps/s"
         )
 
-        store = SymbolStore(root / "symbols")
+        # The embedded default: files under the data directory, opened where they are.
+        objects = SymbolObjects(BlobStore((root / "symbols").as_uri()), root / "symbols" / "cache")
+        store = SymbolStore(objects, root / "index.sqlite3")
         data = binary.read_bytes()
         checksum = hashlib.sha1(data).hexdigest()
         store.put_chunk(checksum, data)

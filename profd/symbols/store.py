@@ -35,9 +35,6 @@ import msgspec
 from profd.formats.encoding import Decoder
 from profd.formats.errors import FormatError
 from profd.symbols.objects import (
-    BLOCK_SIZE,
-    PARTIAL_PREFIX,
-    BadChunkName,
     SymbolObjects,
     UnreadableFile,
     chunk_key,
@@ -45,8 +42,6 @@ from profd.symbols.objects import (
     file_blocks,
     file_key,
 )
-
-__all__ = ["BLOCK_SIZE", "PARTIAL_PREFIX", "BadChunkName", "chunk_name"]
 
 # The namespace ProGuard UUIDs are derived in: uuid5(uuid5(DNS, "guardsquare.com"), text).
 PROGUARD_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_DNS, "guardsquare.com")

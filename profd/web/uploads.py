@@ -26,15 +26,14 @@ from starlette.concurrency import run_in_threadpool
 from profd.errors import Refused
 from profd.services import Services
 from profd.store import Organization, Project
+from profd.symbols.objects import BadChunkName, chunk_name
 from profd.symbols.store import (
-    BadChunkName,
     BadDebugFile,
     ChunkWriter,
     DebugFile,
     SymbolStore,
     TooLarge,
     UploadLimits,
-    chunk_name,
 )
 from profd.web import auth
 from profd.web.bodies import bounded_body, read_body

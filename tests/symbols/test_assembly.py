@@ -15,17 +15,13 @@ import _brotli
 import pytest
 from symbolic import debuginfo
 
-from profd.symbols.objects import chunk_key, file_key
+from profd.symbols.objects import BLOCK_SIZE, PARTIAL_PREFIX, BadChunkName, chunk_key, chunk_name, file_key
 from profd.symbols.store import (
-    BLOCK_SIZE,
-    PARTIAL_PREFIX,
     PROGUARD_NAMESPACE,
-    BadChunkName,
     BadDebugFile,
     SymbolStore,
     TooLarge,
     UploadLimits,
-    chunk_name,
     identify,
 )
 from tests.symbols.conftest import MakeStore, local_store
