@@ -56,6 +56,7 @@ class SqliteConsumer(Consumer[KafkaPayload]):
         self._floors: dict[Partition, int] = {}
         self._polled: dict[Partition, list[int]] = {}
         self._staged: dict[Partition, int] = {}
+        self._highest_staged: dict[Partition, int] = {}
         self._paused: set[Partition] = set()
         self._pending_assignment: Callable[[], None] | None = None
         self._expired_at = 0.0
@@ -165,23 +166,34 @@ class SqliteConsumer(Consumer[KafkaPayload]):
 
     def stage_offsets(self, offsets: Mapping[Partition, int]) -> None:
         self._check_assigned(list(offsets))
-        self._staged.update(offsets)
+        for partition, offset in offsets.items():
+            if offset < self._highest_staged.get(partition, -1):
+                # A message taken over from a dead member, below what this member handled
+                # before: Arroyo's commit policy counts messages by offset and would not
+                # commit it until a later message, so it is marked done here and now.
+                self._complete_through(partition, offset)
+            else:
+                self._highest_staged[partition] = offset
+                self._staged[partition] = offset
 
     def commit_offsets(self) -> Mapping[Partition, int] | None:
         self._check_open()
         staged, self._staged = self._staged, {}
         for partition, offset in staged.items():
-            polled = self._polled.get(partition, [])
-            # The handled prefix of what was polled ends at the message before `offset`;
-            # without such a message, everything polled below `offset` is handled.
-            if offset - 1 in polled:
-                handled = polled[: polled.index(offset - 1) + 1]
-            else:
-                handled = [o for o in polled if o < offset]
-            self._queue.complete(self._group, partition.topic.name, handled)
-            done = set(handled)
-            self._polled[partition] = [o for o in polled if o not in done]
+            self._complete_through(partition, offset)
         return staged
+
+    def _complete_through(self, partition: Partition, offset: int) -> None:
+        """Mark done the message at `offset` - 1 and what this member polled before it; if it
+        polled no such message, what it polled below `offset`."""
+        polled = self._polled.get(partition, [])
+        if offset - 1 in polled:
+            handled = polled[: polled.index(offset - 1) + 1]
+        else:
+            handled = [o for o in polled if o < offset]
+        self._queue.complete(self._group, partition.topic.name, handled)
+        done = set(handled)
+        self._polled[partition] = [o for o in polled if o not in done]
 
     def close(self, timeout: float | None = None) -> None:
         if self._closed:
