@@ -186,12 +186,19 @@ def serve(
         str,
         typer.Option("--worker", help="Run the pipeline worker as a child 'process', a 'thread', or 'none'."),
     ] = "process",
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers", min=1, help="How many worker processes share the queue (with --worker process)."
+        ),
+    ] = 1,
     log_format: LogFormat = None,
 ) -> None:
     """Receive profiles from Sentry SDKs and process them: ingest, and the pipeline worker beside it.
 
     The worker runs in a child process by default, so that ingest and processing each have a
-    core; it stops with the server, finishing the message in hand.
+    core; it stops with the server, finishing the message in hand.  With --workers N, N child
+    processes share the queue, each supervised and restarted on its own.
     """
     import os
     import sys
@@ -199,13 +206,16 @@ def serve(
     import uvicorn
 
     from profd import metrics
-    from profd.supervisor import Supervised, WorkerProcess, WorkerThread
+    from profd.supervisor import Supervised, WorkerProcess, WorkerProcesses, WorkerThread
     from profd.web.app import create_app
     from profd.web.protocol import LingeringH11Protocol
     from profd.worker import pipeline_worker
 
     if worker_mode not in ("process", "thread", "none"):
         raise typer.BadParameter("process, thread or none", param_hint="--worker")
+    if workers > 1 and worker_mode != "process":
+        # Threads of one process share its GIL: more than one would not process faster.
+        raise typer.BadParameter("more than one worker needs --worker process", param_hint="--workers")
     settings = Settings.load(
         data_dir=data_dir, host=host, port=port, public_url=public_url, log_format=log_format
     )
@@ -219,7 +229,8 @@ def serve(
     if worker_mode == "process":
         command = [sys.executable, "-m", "profd", "worker", "--data-dir", str(settings.data_dir)]
         command += ["--log-format", settings.log_format]
-        worker = WorkerProcess([*command, "--parent-pid", str(os.getpid())])
+        command += ["--parent-pid", str(os.getpid())]
+        worker = WorkerProcess(command) if workers == 1 else WorkerProcesses(command, workers)
     elif worker_mode == "thread":
         worker = WorkerThread(lambda: pipeline_worker(services))
     console.print(f"profd is listening on http://{settings.host}:{settings.port}")
@@ -250,6 +261,9 @@ def serve(
 def worker(
     data_dir: DataDir = None,
     parent_pid: Annotated[int | None, typer.Option(help="Stop when this process is gone.")] = None,
+    processes: Annotated[
+        int, typer.Option("--processes", min=1, help="How many worker processes share the queue.")
+    ] = 1,
     log_format: LogFormat = None,
 ) -> None:
     """Only process what is queued (the pipeline worker without the HTTP server)."""
@@ -261,6 +275,9 @@ def worker(
 
     settings = Settings.load(data_dir=data_dir, log_format=log_format)
     _logging(settings)
+    if processes > 1:
+        _worker_processes(settings, processes, parent_pid)
+        return
     services = open_services(settings)
     processor = pipeline_worker(services)
     for stop in (signal.SIGINT, signal.SIGTERM):
@@ -277,6 +294,29 @@ def worker(
         processor.run()
     finally:
         services.close()
+
+
+def _worker_processes(settings: Settings, count: int, parent_pid: int | None) -> None:
+    """`count` single workers as supervised children of this process, until it is told to
+    stop (SIGTERM, SIGINT) or its own parent is gone."""
+    import os
+    import signal
+    import sys
+    import threading
+
+    from profd.supervisor import WorkerProcesses
+
+    command = [sys.executable, "-m", "profd", "worker", "--data-dir", str(settings.data_dir)]
+    command += ["--log-format", settings.log_format, "--parent-pid", str(os.getpid())]
+    group = WorkerProcesses(command, count)
+    stopping = threading.Event()
+    for stop in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop, lambda *_: stopping.set())
+    group.start()
+    while not stopping.wait(0.5):
+        if parent_pid is not None and os.getppid() != parent_pid:
+            break
+    group.stop()
 
 
 retention_app = typer.Typer(help="Deleting profiles past their retention.", no_args_is_help=True)

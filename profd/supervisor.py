@@ -1,9 +1,11 @@
-"""The pipeline worker kept running: restarted when it dies, and asked whether it is alive.
+"""The pipeline workers kept running: restarted when they die, and asked whether they are alive.
 
-`profd serve` runs its worker as a child process (by default) or a thread.  Whatever kills
-it (a crash, the OOM killer, `kill -9`), it is started again after a pause that doubles
-up to `MAX_PAUSE`, and `/health/ready` is red while it is down.  Nothing is lost meanwhile:
-what it had not committed is handled again by the next one.
+`profd serve` runs its worker as a child process (by default) or a thread, or N child
+processes (`--workers N`, `WorkerProcesses`, as `profd worker --processes N` does).
+Whatever kills one (a crash, the OOM killer, `kill -9`), it is started again after a pause
+that doubles up to `MAX_PAUSE`, and `/health/ready` is red while any is down.  Nothing is
+lost meanwhile: what it had not committed is handled again by the next one, or by the
+other workers sharing the queue.
 """
 
 from __future__ import annotations
@@ -27,7 +29,8 @@ STEADY = 60.0
 
 
 class Supervised(Protocol):
-    restarts: int
+    @property
+    def restarts(self) -> int: ...
 
     def start(self) -> None: ...
 
@@ -65,10 +68,18 @@ class WorkerProcess:
         return self._process is not None and self._process.poll() is None
 
     def stop(self) -> None:
+        self.ask_to_stop()
+        self.wait_stopped()
+
+    def ask_to_stop(self) -> None:
+        """SIGTERM: the worker finishes the message in hand, commits and exits."""
         self._stopping.set()
         if self._process is not None and self._process.poll() is None:
             self._process.terminate()
-            self._process.wait(timeout=120)
+
+    def wait_stopped(self, timeout: float = 120) -> None:
+        if self._process is not None:
+            self._process.wait(timeout=timeout)
 
     def _watch(self) -> None:
         pauses = _Pauses()
@@ -90,6 +101,32 @@ class WorkerProcess:
                 return
             self.restarts += 1
             self._process = subprocess.Popen(self.command)
+
+
+class WorkerProcesses:
+    """`count` supervised `WorkerProcess`es running the same command: members of one
+    consumer group, alive only while every one of them is."""
+
+    def __init__(self, command: list[str], count: int) -> None:
+        self.members = [WorkerProcess(command) for _ in range(count)]
+
+    @property
+    def restarts(self) -> int:
+        return sum(member.restarts for member in self.members)
+
+    def start(self) -> None:
+        for member in self.members:
+            member.start()
+
+    def alive(self) -> bool:
+        return all(member.alive() for member in self.members)
+
+    def stop(self) -> None:
+        # All asked first, then awaited: they finish their messages in parallel.
+        for member in self.members:
+            member.ask_to_stop()
+        for member in self.members:
+            member.wait_stopped()
 
 
 class WorkerThread:
