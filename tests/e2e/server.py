@@ -41,6 +41,8 @@ class Server:
     data_dir: Path
     port: int
     environment: dict[str, str]
+    # More `profd serve` options (``--workers 3``, ``--worker none``).
+    arguments: tuple[str, ...] = ()
     process: subprocess.Popen[bytes] | None = None
     dsn: str = ""
     log: Path | None = None
@@ -63,6 +65,7 @@ class Server:
             str(self.data_dir),
             "--port",
             str(self.port),
+            *self.arguments,
         ]
         # Output goes to a file: a pipe nobody reads would block the server once full.
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -126,5 +129,5 @@ class Server:
             queue.close()
 
 
-def start_server(data_dir: Path, **environment: str) -> Server:
-    return Server(data_dir=data_dir, port=free_port(), environment=environment).start()
+def start_server(data_dir: Path, *arguments: str, **environment: str) -> Server:
+    return Server(data_dir=data_dir, port=free_port(), environment=environment, arguments=arguments).start()
