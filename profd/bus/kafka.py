@@ -12,6 +12,11 @@ not answer within `ack_timeout`, or a producer queue that is full, is `BackendUn
 (ingest answers 503 and counts nothing).  librdkafka gives up on a message at the same
 moment (``message.timeout.ms``), so a message ingest gave up on is not written later.
 
+Topics: the profiles topic, its dead-letter topic and the topics workers write for Sentry's
+storage are created, with `partitions` partitions each, the first time the broker is
+reached (a worker as it starts, ingest with its first envelope), so a fresh broker needs no
+manual step; a broker that is down then is asked again on the next call.
+
 Lag: the 429 check and readiness read the group's lag (high watermarks minus committed
 offsets, from the admin API) at most once per `lag_cache_seconds`; a failed read is
 remembered as long, so a broker that is down costs one timeout per period, not one per
@@ -128,33 +133,46 @@ class KafkaBus:
         self._names = {TOPIC: self.url.topic, f"{TOPIC}-dlq": f"{self.url.topic}-dlq"}
         self._topics = [*self._names.values(), *other_topics]
         # librdkafka's own messages (a broker that went away ...) go through profd's logging.
-        common: dict[str, Any] = {"bootstrap.servers": ",".join(self.url.brokers), "logger": log}
-        self._admin = AdminClient(common)
-        self._producer = KafkaProducer(
-            build_kafka_configuration(
-                common,
-                override_params={
-                    # librdkafka stops retrying when ingest stops waiting (see the docstring).
-                    "message.timeout.ms": int(ack_timeout * 1000),
-                    "message.max.bytes": MAX_MESSAGE_BYTES,
-                    # Profiles are JSON inside msgpack: they shrink several times.
-                    "compression.type": "lz4",
-                    # An envelope's messages are sent at once; waiting for more only delays
-                    # the answer the SDK waits for.
-                    "linger.ms": 0,
-                },
-            )
-        )
+        self._common: dict[str, Any] = {"bootstrap.servers": ",".join(self.url.brokers), "logger": log}
+        # The clients are made on first use: a command that never touches the bus (`profd
+        # profiles list`) neither waits for nor logs about a broker.
+        self._clients_lock = threading.Lock()
+        self._admin_client: AdminClient | None = None
+        self._kafka_producer: KafkaProducer | None = None
         self._lags: dict[tuple[str, str], _Cached] = {}
         self._lag_lock = threading.Lock()
+        # The topics are created the first time the broker is reached: by a worker as it
+        # starts (`consumer`), by ingest with its first envelope (`pending`, `produce`).
         self._topics_ready = False
         self._topics_lock = threading.Lock()
-        try:
-            self.create_topics()
-        except BackendUnavailable as e:
-            # A broker that is down when profd starts: ingest answers 503 meanwhile, and the
-            # topics are created on the first call that reaches it.
-            log.warning("Kafka topics not checked yet: %s", e)
+
+    @property
+    def _admin(self) -> AdminClient:
+        with self._clients_lock:
+            if self._admin_client is None:
+                self._admin_client = AdminClient(self._common)
+            return self._admin_client
+
+    @property
+    def _producer(self) -> KafkaProducer:
+        with self._clients_lock:
+            if self._kafka_producer is None:
+                self._kafka_producer = KafkaProducer(
+                    build_kafka_configuration(
+                        self._common,
+                        override_params={
+                            # librdkafka stops retrying when ingest stops waiting (see the docstring).
+                            "message.timeout.ms": int(self.ack_timeout * 1000),
+                            "message.max.bytes": MAX_MESSAGE_BYTES,
+                            # Profiles are JSON inside msgpack: they shrink several times.
+                            "compression.type": "lz4",
+                            # An envelope's messages are sent at once; waiting for more only
+                            # delays the answer the SDK waits for.
+                            "linger.ms": 0,
+                        },
+                    )
+                )
+            return self._kafka_producer
 
     def topic_name(self, topic: str) -> str:
         """The name on the broker of the topic profd calls `topic`."""
@@ -210,10 +228,11 @@ class KafkaBus:
         self._ensure_topics()
         destination = Topic(self.topic_name(topic))
         futures: list[Future[BrokerValue[KafkaPayload]]] = []
+        producer = self._producer
         try:
             for value, headers in messages:
                 key = hashlib.blake2b(value, digest_size=16).digest()
-                future = self._producer.produce(destination, KafkaPayload(key, value, headers))
+                future = producer.produce(destination, KafkaPayload(key, value, headers))
                 assert isinstance(future, Future)  # not asked for arroyo's simple futures
                 futures.append(future)
         except BufferError as e:
@@ -296,7 +315,11 @@ class KafkaBus:
     def close(self) -> None:
         # Every message produced was acknowledged or given up on already (produce_many
         # waits), so this only stops the producer's thread.
+        with self._clients_lock:
+            producer, self._kafka_producer = self._kafka_producer, None
+        if producer is None:
+            return
         try:
-            self._producer.close().result(timeout=self.ack_timeout + 1.0)
+            producer.close().result(timeout=self.ack_timeout + 1.0)
         except TimeoutError:
             log.warning("the Kafka producer did not stop within %g s", self.ack_timeout + 1.0)

@@ -77,6 +77,7 @@ def test_the_bus_creates_the_topics_a_fresh_broker_lacks(kafka_broker: KafkaBrok
     output = [f"{topic}-processed", f"{topic}-outcomes"]
     bus = KafkaBus(kafka_broker.url(topic), partitions=3, other_topics=output)
     try:
+        assert sorted(bus.create_topics()) == sorted([topic, f"{topic}-dlq", *output])
         found = AdminClient({"bootstrap.servers": kafka_broker.address}).list_topics(timeout=5).topics
         for name in (topic, f"{topic}-dlq", *output):
             assert len(found[name].partitions) == 3
