@@ -47,6 +47,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from functools import cache
 from pathlib import Path
+from typing import NamedTuple
 
 import msgspec
 
@@ -56,6 +57,14 @@ from profd.formats.message import Headers
 
 # (offset, value, headers, timestamp)
 QueuedMessage = tuple[int, bytes, Headers, float]
+
+
+class GroupMember(NamedTuple):
+    member: str
+    pid: int
+    # Messages it has claimed and not finished (or finished and not committed).
+    holds: int
+
 
 # A member that has not heartbeated for this long is taken for dead, even if its pid runs.
 MEMBER_TIMEOUT = 30.0
@@ -281,6 +290,17 @@ class SqliteQueue:
             "DELETE FROM claims WHERE consumer_group = ? AND member = ? AND NOT done", (group, member)
         )
         self._db.execute("DELETE FROM members WHERE consumer_group = ? AND member = ?", (group, member))
+
+    def members(self, group: str) -> list[GroupMember]:
+        """The group's members as the file has them (dead ones until someone expires them)."""
+        with self._lock, _unavailable():
+            rows = self._db.execute(
+                "SELECT m.member, m.pid, (SELECT COUNT(*) FROM claims c WHERE c.consumer_group = m.consumer_group"
+                " AND c.member = m.member AND NOT c.done) FROM members m WHERE m.consumer_group = ?"
+                " ORDER BY m.member",
+                (group,),
+            ).fetchall()
+        return [GroupMember(str(member), int(pid), int(holds)) for member, pid, holds in rows]
 
     def expire_members(self, group: str) -> list[str]:
         """Remove the members of `group` that are dead, freeing their claims; returns them.
