@@ -66,6 +66,8 @@ class GroupMember(NamedTuple):
     holds: int
 
 
+# Messages deleted per transaction when pruning (see SqliteQueue._prune).
+PRUNE_BATCH = 8
 # A member that has not heartbeated for this long is taken for dead, even if its pid runs.
 MEMBER_TIMEOUT = 30.0
 
@@ -220,9 +222,29 @@ class SqliteQueue:
 
     def commit(self, group: str, offsets: Mapping[str, int]) -> None:
         """Move the group's low-water marks up to `offsets`: everything below is done."""
-        with self._lock, _unavailable(), self._transaction():
-            for topic, offset in offsets.items():
-                self._set_committed(group, topic, offset)
+        with self._lock, _unavailable():
+            with self._transaction():
+                for topic, offset in offsets.items():
+                    self._set_committed(group, topic, offset)
+            for topic in offsets:
+                self._prune(topic)
+
+    def _prune(self, topic: str) -> None:
+        """Delete what every group has committed: it is never read again.
+
+        A few messages per transaction: freeing a message's pages reads them all (≈300 KB
+        for a real profile), and the other members' claims wait for the file's write lock
+        meanwhile, so the lock is held briefly and often rather than once for a whole batch."""
+        while True:
+            with self._transaction():
+                deleted = self._db.execute(
+                    "DELETE FROM messages WHERE topic = ?1 AND offset IN (SELECT offset FROM messages"
+                    " WHERE topic = ?1 AND offset < (SELECT MIN(offset) FROM committed WHERE topic = ?1)"
+                    " ORDER BY offset LIMIT ?2)",
+                    (topic, PRUNE_BATCH),
+                ).rowcount
+            if deleted < PRUNE_BATCH:
+                return
 
     def _set_committed(self, group: str, topic: str, offset: int) -> None:
         self._db.execute(
@@ -232,12 +254,6 @@ class SqliteQueue:
         )
         self._db.execute(
             "DELETE FROM claims WHERE consumer_group = ? AND topic = ? AND offset < ?", (group, topic, offset)
-        )
-        # What every group has read is never read again.
-        self._db.execute(
-            "DELETE FROM messages WHERE topic = ? AND offset < "
-            "(SELECT MIN(offset) FROM committed WHERE topic = ?)",
-            (topic, topic),
         )
 
     def messages(self, topic: str, offset: int = 0, limit: int = 1000) -> list[QueuedMessage]:
@@ -362,7 +378,12 @@ class SqliteQueue:
         message not done, and what lies below is pruned."""
         if not offsets:
             return
-        with self._lock, _unavailable(), self._transaction():
+        with self._lock, _unavailable():
+            self._complete(group, topic, offsets)
+            self._prune(topic)
+
+    def _complete(self, group: str, topic: str, offsets: Sequence[int]) -> None:
+        with self._transaction():
             low = self.committed(topic, group)
             # Whoever holds it now (a member that took over from one judged dead), it is done.
             self._db.executemany(
