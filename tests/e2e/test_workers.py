@@ -102,3 +102,48 @@ def test_three_workers_one_killed_mid_stream_store_every_profile_once(tmp_path: 
         assert metric(server, 'profd_stage_seconds_count{stage="push_to_store"') >= len(promised)
     finally:
         server.stop()
+
+
+def test_profd_worker_processes_2_drains_the_queue_and_stops_its_children(tmp_path: Path) -> None:
+    """`profd worker --processes 2`: two supervised children share the queue; SIGTERM to the
+    parent stops them both, each finishing what it holds."""
+    import subprocess
+    import sys
+    import time
+    import uuid
+
+    from profd.formats import encode_message
+    from profd.formats.message import message_headers
+    from profd.ingest.submit import file_item, to_message
+    from profd.services import open_services
+
+    data = tmp_path / "data"
+    services = open_services(Settings.load(data_dir=data))
+    organization, project = services.default_project()
+    example = (Path(__file__).resolve().parents[2] / "examples" / "node-chunk.json").read_bytes()
+    for _ in range(30):
+        # A new chunk each, so that each is a profile of its own.
+        chunk = example.replace(b"c0ffee1234564bd2a7e8f9d0c1b2a3f4", uuid.uuid4().hex.encode())
+        message = to_message(
+            file_item(chunk), organization_id=organization.id, project_id=project.id, received=1
+        )
+        services.queue.produce("profiles", encode_message(message), message_headers(message, sampled=True))
+    parent = subprocess.Popen(
+        [sys.executable, "-m", "profd", "worker", "--data-dir", str(data), "--processes", "2"]
+    )
+    try:
+        wait_for(lambda: len(services.queue.members(CONSUMER_GROUP)) == 2, what="two members")
+        children = {member.pid for member in services.queue.members(CONSUMER_GROUP)}
+        assert parent.pid not in children
+        wait_for(lambda: services.queue.pending("profiles", CONSUMER_GROUP) == 0, what="the queue drained")
+        parent.terminate()
+        assert parent.wait(60) == 0
+        # Both left the group as they stopped, and neither runs any more.
+        assert services.queue.members(CONSUMER_GROUP) == []
+        time.sleep(0.2)
+        assert not [pid for pid in children if Path(f"/proc/{pid}").exists()]
+        assert len(services.reads.profiles()) == 30
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+        services.close()
