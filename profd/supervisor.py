@@ -6,6 +6,12 @@ Whatever kills one (a crash, the OOM killer, `kill -9`), it is started again aft
 that doubles up to `MAX_PAUSE`, and `/health/ready` is red while any is down.  Nothing is
 lost meanwhile: what it had not committed is handled again by the next one, or by the
 other workers sharing the queue.
+
+N whole worker processes, each its own consumer, rather than one consumer feeding a pool
+(Arroyo's RunTaskWithMultiprocessing): each process opens its own stores and keeps its own
+symbol caches, a kill -9 costs only what that process held, and the same processes form a
+Kafka consumer group unchanged.  A pool would copy every message (≈300 KB, up to 64 MiB)
+through shared-memory blocks sized for the largest, behind one consumer process.
 """
 
 from __future__ import annotations
